@@ -1,0 +1,39 @@
+// One config: the browser library (ESM + CJS, dependencies external), its types (.d.ts + .d.cts),
+// the self-contained script tag (minified IIFE, socket.io-client bundled in), and the Node bridge.
+import typescript from '@rollup/plugin-typescript';
+import resolve from '@rollup/plugin-node-resolve';
+import commonjs from '@rollup/plugin-commonjs';
+import terser from '@rollup/plugin-terser';
+import { dts } from 'rollup-plugin-dts';
+import { builtinModules } from 'node:module';
+import pkg from './package.json' with { type: 'json' };
+
+const deps = [...Object.keys(pkg.dependencies ?? {}), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+// `zod/mini`, `socket.io/...` etc. are external too: match the package and its subpaths.
+const external = (id) => deps.some((d) => id === d || id.startsWith(`${d}/`));
+const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], compilerOptions: { noEmit: false, declaration: false } });
+
+export default [
+  {
+    input: { index: 'src/index.ts', bridge: 'src/bridge/index.ts', cli: 'src/bridge/cli.ts' },
+    external,
+    plugins: [ts()],
+    output: [
+      { dir: 'dist', format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
+      { dir: 'dist', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', sourcemap: true, exports: 'named' },
+    ],
+  },
+  {
+    input: 'src/global.ts',
+    plugins: [resolve({ browser: true }), commonjs(), ts(), terser({ format: { comments: false } })],
+    output: { file: 'dist/live-updates.global.js', format: 'iife', name: 'LiveUpdates', sourcemap: true },
+  },
+  ...['index', 'bridge'].flatMap((name) =>
+    ['d.ts', 'd.cts'].map((ext) => ({
+      input: name === 'index' ? 'src/index.ts' : 'src/bridge/index.ts',
+      external,
+      plugins: [dts()],
+      output: { file: `dist/${name}.${ext}`, format: 'esm' },
+    })),
+  ),
+];

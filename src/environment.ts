@@ -1,0 +1,101 @@
+// Clock and browser signals behind one injectable seam: the only module that touches window or
+// document. Unit tests pass their own clock and signal source and drive both directly.
+
+/** Opaque timer handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = unknown;
+
+/** Time, injectable so tests can drive it. */
+export interface Clock {
+  /** Wall-clock milliseconds (jumps forward after a sleep). */
+  now(): number;
+  /** Schedules `callback` after `ms` milliseconds. */
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  /** Cancels a timer from {@link Clock.setTimeout}. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/**
+ * Something the browser tells us that may mean the connection is stale:
+ * - `online` / `offline`: `navigator.onLine` flipped;
+ * - `visible`: the tab was shown again (`visibilitychange`);
+ * - `resume`: a frozen tab was resumed (Page Lifecycle `resume`);
+ * - `restore`: the page came back from the back/forward cache (`pageshow` with `persisted`);
+ * - `wake`: timers stalled and the wall clock jumped (laptop or phone sleep, suspended process).
+ */
+export type Signal = 'online' | 'offline' | 'visible' | 'resume' | 'restore' | 'wake';
+
+/** A signal source: starts listening, reports through `emit`, returns its cleanup. */
+export type SignalSource = (emit: (signal: Signal) => void) => () => void;
+
+/** The injectable environment of one live-updates instance. */
+export interface Environment {
+  /** @default the global timers and `Date.now`, looked up at call time so fake timers work */
+  clock: Clock;
+  /** @default {@link createBrowserSignals} with the same clock */
+  signals: SignalSource;
+}
+
+/** Calls the globals late, so test frameworks' fake timers installed afterwards still apply. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** Options of {@link createBrowserSignals}. */
+export interface BrowserSignalOptions {
+  /**
+   * How often the sleep detector ticks, in ms. A tick that arrives much later than scheduled
+   * means the page was suspended (sleep, frozen tab, stopped process).
+   * @default 1000
+   */
+  tickMs?: number;
+  /**
+   * How late a tick must be, in ms, to count as a wake.
+   * @default 1000
+   */
+  jumpMs?: number;
+}
+
+/**
+ * The default signal source: DOM events plus a wall-clock jump detector. Browsers fire no event
+ * when a laptop wakes up, so the only portable sign of a sleep is a timer that fires late; that
+ * detector is hand-written because neither socket.io-client nor the platform offers one.
+ * Outside a browser (server-side rendering) it only runs the jump detector's timer when started.
+ */
+export function createBrowserSignals(clock: Clock = systemClock, options: BrowserSignalOptions = {}): SignalSource {
+  const tickMs = options.tickMs ?? 1000;
+  const jumpMs = options.jumpMs ?? 1000;
+  return (emit) => {
+    const cleanups: Array<() => void> = [];
+    const listen = (target: EventTarget | undefined, type: string, handler: (event: Event) => void): void => {
+      if (!target) return;
+      target.addEventListener(type, handler);
+      cleanups.push(() => target.removeEventListener(type, handler));
+    };
+    const win = typeof window !== 'undefined' ? window : undefined;
+    const doc = typeof document !== 'undefined' ? document : undefined;
+    listen(win, 'online', () => emit('online'));
+    listen(win, 'offline', () => emit('offline'));
+    listen(win, 'pageshow', (event) => {
+      if ((event as PageTransitionEvent).persisted) emit('restore');
+    });
+    listen(doc, 'visibilitychange', () => {
+      if (doc?.visibilityState === 'visible') emit('visible');
+    });
+    listen(doc, 'resume', () => emit('resume'));
+
+    let last = clock.now();
+    let timer: TimerHandle;
+    const tick = (): void => {
+      const now = clock.now();
+      if (now - last > tickMs + jumpMs) emit('wake');
+      last = now;
+      timer = clock.setTimeout(tick, tickMs);
+    };
+    timer = clock.setTimeout(tick, tickMs);
+    cleanups.push(() => clock.clearTimeout(timer));
+
+    return () => cleanups.splice(0).forEach((cleanup) => cleanup());
+  };
+}

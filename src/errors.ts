@@ -1,0 +1,44 @@
+/**
+ * Every run-time problem is reported as an {@link LiveUpdatesError} event, never thrown into the
+ * page. Codes are string literals so apps can switch on them.
+ */
+
+/** Why an error event was emitted. */
+export type LiveUpdatesErrorCode =
+  /** A change message failed validation (wrong shape, bad JSON, unknown action…); it was dropped. */
+  | 'invalid-message'
+  /** A version announcement was not a string or number; it was ignored. */
+  | 'invalid-version'
+  /** A subscriber, state, version or error listener threw; the others still ran. */
+  | 'handler-error'
+  /** A `refetch` rejected or threw; it runs again after the next gap. */
+  | 'refetch-failed'
+  /** socket.io could not connect (server down, refused, middleware error); it keeps retrying. */
+  | 'connect-error';
+
+/** The payload of {@link LiveUpdates.onError}. */
+export interface LiveUpdatesError {
+  /** Machine-readable reason. */
+  code: LiveUpdatesErrorCode;
+  /** Human-readable description. */
+  message: string;
+  /** The resource involved, when there is one. */
+  resource?: string;
+  /** The underlying thrown value or validation issue, when there is one. */
+  cause?: unknown;
+}
+
+/** Builds an error event payload. */
+export function createError(code: LiveUpdatesErrorCode, message: string, extra: Pick<LiveUpdatesError, 'resource' | 'cause'> = {}): LiveUpdatesError {
+  return { code, message, ...extra };
+}
+
+/** Formats a thrown value for an error message without ever throwing itself. */
+export function describe(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  try {
+    return String(value);
+  } catch {
+    return 'unprintable value';
+  }
+}

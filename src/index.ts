@@ -1,0 +1,269 @@
+// The public facade: createLiveUpdates() wires the connection, router, version tracker and
+// refetcher together and exposes one small object. Events go through mitt; every listener is
+// isolated so a throwing app callback never reaches socket.io or the other listeners.
+import mitt from 'mitt';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { createConnection, type ConnectionState, type StateInfo } from './connection';
+import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
+import { createError, describe, type LiveUpdatesError } from './errors';
+import { parseChange, parseResync, parseVersion, type Change } from './messages';
+import { createRefetcher, type RefetchFn } from './refetch';
+import { createRouter, type ChangeHandler } from './router';
+import { createVersionTracker, type VersionChange } from './version';
+
+export type { ConnectionState, StateInfo, StateReason } from './connection';
+export type { Clock, Environment, Signal, SignalSource, TimerHandle, BrowserSignalOptions } from './environment';
+export { createBrowserSignals, systemClock } from './environment';
+export type { LiveUpdatesError, LiveUpdatesErrorCode } from './errors';
+export type { Change, ChangeAction } from './messages';
+export type { GapReason, RefetchContext, RefetchFn } from './refetch';
+export type { ChangeHandler } from './router';
+export type { VersionChange } from './version';
+
+/** The event the bridge sends when clients may have missed changes (e.g. after a Redis outage). */
+export const RESYNC_EVENT = 'lu:resync';
+
+/** Options of {@link createLiveUpdates}. */
+export interface LiveUpdatesOptions {
+  /**
+   * The socket.io server.
+   * @default the page's origin (`location.origin`); required outside a browser unless `socket` is given
+   */
+  url?: string;
+  /**
+   * An existing socket.io-client Socket to wrap instead of opening one. It is not disconnected by
+   * `close()`, and it is reconnected (disconnect + connect) when its link is found dead.
+   */
+  socket?: Socket;
+  /**
+   * The event carrying changes `{ resource, action, id, obj }` (objects or JSON strings).
+   * @default 'rt-change'
+   */
+  changeEvent?: string;
+  /**
+   * The event carrying the deployed version (a string such as a git sha).
+   * @default 'app-version'
+   */
+  versionEvent?: string;
+  /**
+   * The version this page was built with. Without it, the first version announced is taken as the running one.
+   * @default undefined
+   */
+  currentVersion?: string;
+  /**
+   * socket.io `auth`: an object, or a callback asked again on every (re)connect so tokens stay fresh.
+   * @default undefined
+   */
+  auth?: SocketOptions['auth'];
+  /**
+   * Further socket.io-client options (path, transports, reconnectionDelay, …). `forceNew` defaults
+   * to true so that each instance owns its connection.
+   * @default { forceNew: true }
+   */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /**
+   * How long a wake-up probe waits for the server's answer before the link is declared dead and
+   * replaced, in ms. Keeps "dead link found and replaced" within a second of wake on most networks.
+   * @default 500
+   */
+  probeTimeoutMs?: number;
+  /**
+   * After a gap that all clients of a server share (server restart, transport close, resync), each
+   * refetch waits a random delay in [0, refetchSpreadMs) so returning clients do not stampede the
+   * app's API. Gaps local to this page (wake, offline, dead link) refetch at once.
+   * @default 2000
+   */
+  refetchSpreadMs?: number;
+  /**
+   * Clock and browser signals, injectable for tests.
+   * @default { clock: systemClock, signals: createBrowserSignals(clock) }
+   */
+  environment?: { clock?: Clock; signals?: SignalSource };
+}
+
+/** Options of {@link LiveUpdates.subscribe}. */
+export interface SubscribeOptions {
+  /** Reloads this resource after a gap in the connection, so no change is lost. */
+  refetch?: RefetchFn;
+}
+
+/** A running live-updates instance. */
+export interface LiveUpdates {
+  /**
+   * The connection state: `'connecting'`, `'connected'` (exactly this while live), `'reconnecting'`, `'offline'` or `'closed'`.
+   * @example if (live.state !== 'connected') showBadge('reconnecting…');
+   */
+  readonly state: ConnectionState;
+  /** The state with its reason, timestamp and next retry time. */
+  readonly status: StateInfo;
+  /** The running version: `currentVersion`, or the first version announced; `null` until known. */
+  readonly version: string | null;
+  /**
+   * Calls `listener` whenever the state or its details (reason, next retry) change.
+   * @example const off = live.onStateChange((state, { reason, nextRetryAt }) => render(state, reason, nextRetryAt));
+   * @returns its unsubscribe
+   */
+  onStateChange(listener: (state: ConnectionState, info: StateInfo) => void): () => void;
+  /**
+   * Routes changes of `resource` to `handler`, in order; `refetch` runs after every gap.
+   * @example
+   * const off = live.subscribe('books', (change) => store.apply(change), {
+   *   refetch: async ({ signal }) => store.replace(await (await fetch('/books', { signal })).json()),
+   * });
+   * @returns its unsubscribe
+   */
+  subscribe(resource: string, handler: ChangeHandler, options?: SubscribeOptions): () => void;
+  /**
+   * Calls `listener` once per new deployed version; a listener added later hears the latest pending one.
+   * @example live.onNewVersion(({ latest }) => showBanner(`Version ${latest} is out — reload`));
+   * @returns its unsubscribe
+   */
+  onNewVersion(listener: (change: VersionChange) => void): () => void;
+  /**
+   * Calls `listener` for every run-time problem (malformed message, throwing handler, failed refetch, refused connection).
+   * @example live.onError((error) => console.warn(error.code, error.message));
+   * @returns its unsubscribe
+   */
+  onError(listener: (error: LiveUpdatesError) => void): () => void;
+  /**
+   * Stops everything: listeners, timers, browser signals, pending refetches, and the socket if it was opened here.
+   * @example window.addEventListener('pagehide', () => live.close());
+   */
+  close(): void;
+}
+
+type Events = { state: StateInfo; version: VersionChange; error: LiveUpdatesError };
+
+function resolveUrl(url: string | undefined): string {
+  if (url) return url;
+  if (typeof location !== 'undefined' && location.origin && location.origin !== 'null') return location.origin;
+  throw new TypeError('live-updates: `url` is required outside a browser (or pass `socket`).');
+}
+
+function checkOptions(options: LiveUpdatesOptions): void {
+  for (const key of ['changeEvent', 'versionEvent'] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
+  }
+  for (const key of ['probeTimeoutMs', 'refetchSpreadMs'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) throw new TypeError(`live-updates: \`${key}\` must be a finite number ≥ 0.`);
+  }
+}
+
+/**
+ * Connects to a socket.io server and returns the live-updates instance.
+ * Throws only for programmer errors (bad options); everything at run time is an error event.
+ * @example
+ * const live = createLiveUpdates({ url: location.origin, versionEvent: 'frontend-app-version' });
+ * live.subscribe('books', (change) => console.log(change.action, change.id));
+ */
+export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates {
+  checkOptions(options);
+  const clock = options.environment?.clock ?? systemClock;
+  const signals = options.environment?.signals ?? createBrowserSignals(clock);
+  const changeEvent = options.changeEvent ?? 'rt-change';
+  const versionEvent = options.versionEvent ?? 'app-version';
+  const ownsSocket = !options.socket;
+  const socket = options.socket ?? io(resolveUrl(options.url), { forceNew: true, ...options.socketOptions, ...(options.auth ? { auth: options.auth } : {}) });
+
+  const emitter = mitt<Events>();
+  const report = (error: LiveUpdatesError): void => emitter.emit('error', error);
+  /** mitt calls handlers without isolation and its `on` returns nothing: wrap both. */
+  const listen = <K extends keyof Events>(type: K, listener: (event: Events[K]) => void): (() => void) => {
+    const safe = (event: Events[K]): void => {
+      try {
+        listener(event);
+      } catch (cause) {
+        // An error listener that throws must not recurse into itself.
+        if (type !== 'error') report(createError('handler-error', `${type} listener threw: ${describe(cause)}`, { cause }));
+      }
+    };
+    emitter.on(type, safe);
+    return () => emitter.off(type, safe);
+  };
+
+  const router = createRouter((resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })));
+  const refetcher = createRefetcher({
+    clock,
+    spreadMs: options.refetchSpreadMs ?? 2000,
+    onError: (resource, cause) => report(createError('refetch-failed', `refetch of "${resource}" failed: ${describe(cause)}`, { resource, cause })),
+  });
+  const versions = createVersionTracker(options.currentVersion);
+
+  const onChange = (payload: unknown): void => {
+    const parsed = parseChange(payload);
+    if (parsed.ok) router.dispatch(parsed.value);
+    else report(createError('invalid-message', `dropped malformed "${changeEvent}" message: ${parsed.reason}`, { cause: parsed.cause }));
+  };
+  const onVersion = (payload: unknown): void => {
+    const parsed = parseVersion(payload);
+    if (!parsed.ok) return report(createError('invalid-version', `ignored "${versionEvent}" message: ${parsed.reason}`, { cause: parsed.cause }));
+    const notice = versions.receive(parsed.value);
+    if (notice) emitter.emit('version', notice);
+  };
+  const onResync = (payload: unknown): void => {
+    parseResync(payload);
+    refetcher.runAll('server-resync');
+  };
+  socket.on(changeEvent, onChange);
+  socket.on(versionEvent, onVersion);
+  socket.on(RESYNC_EVENT, onResync);
+
+  const connection = createConnection(socket, {
+    clock,
+    probeTimeoutMs: options.probeTimeoutMs ?? 500,
+    onState: (info) => emitter.emit('state', info),
+    onGap: (reason) => refetcher.runAll(reason),
+    onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
+  });
+  const stopSignals = signals((signal) => connection.signal(signal));
+  let closed = false;
+
+  return {
+    get state() {
+      return connection.info().state;
+    },
+    get status() {
+      return connection.info();
+    },
+    get version() {
+      return versions.current();
+    },
+    onStateChange: (listener) => listen('state', (info) => listener(info.state, info)),
+    subscribe(resource, handler, subscribeOptions = {}) {
+      if (typeof resource !== 'string' || resource === '') throw new TypeError('live-updates: subscribe() needs a non-empty resource name.');
+      if (typeof handler !== 'function') throw new TypeError('live-updates: subscribe() needs a handler function.');
+      if (closed) return () => {};
+      const removeHandler = router.add(resource, handler);
+      const removeRefetch = subscribeOptions.refetch ? refetcher.add(resource, subscribeOptions.refetch) : () => {};
+      return () => {
+        removeHandler();
+        removeRefetch();
+      };
+    },
+    onNewVersion(listener) {
+      const off = listen('version', listener);
+      const pending = versions.pending();
+      let active = true;
+      if (pending) queueMicrotask(() => active && listener(pending));
+      return () => {
+        active = false;
+        off();
+      };
+    },
+    onError: (listener) => listen('error', listener),
+    close() {
+      if (closed) return;
+      closed = true;
+      stopSignals();
+      socket.off(changeEvent, onChange);
+      socket.off(versionEvent, onVersion);
+      socket.off(RESYNC_EVENT, onResync);
+      refetcher.clear();
+      connection.close(ownsSocket);
+      router.clear();
+      emitter.all.clear();
+    },
+  };
+}
