@@ -1,0 +1,96 @@
+// Command line and environment -> BridgeOptions, kept apart from cli.ts so it can be tested
+// without starting anything.
+import { parseArgs } from 'node:util';
+import type { BridgeOptions } from './options.js';
+import { bridgeDefaults } from './options.js';
+
+/** What the command line asks for: start a bridge with these options, or print help. */
+export type CliCommand = { kind: 'run'; options: BridgeOptions } | { kind: 'help'; text: string };
+
+/** The `--help` text, listing every flag with its environment variable and default. */
+export const cliUsage = `Usage: live-updates-bridge [options]
+
+Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
+
+  --port <n>             PORT             port to listen on (default ${bridgeDefaults.port}; 0 = any free port)
+  --host <addr>          HOST             interface (default ${bridgeDefaults.host}; 0.0.0.0 for all)
+  --redis <url>          REDIS_URL        Redis URL; without it an embedded in-memory bus is used
+  --origins <list>       LU_ORIGINS       comma-separated allowed origins (default * = any)
+  --path <path>          LU_PATH          socket.io path (default ${bridgeDefaults.path})
+  --change-channel <c>   LU_CHANGE_CHANNEL  Redis channel of record changes (default ${bridgeDefaults.changeChannel})
+  --change-event <e>     LU_CHANGE_EVENT    socket.io event of record changes (default ${bridgeDefaults.changeEvent})
+  --version-key <k>      LU_VERSION_KEY     Redis key of the app version (default ${bridgeDefaults.versionKey})
+  --version-channel <c>  LU_VERSION_CHANNEL Redis channel of new versions (default ${bridgeDefaults.versionChannel})
+  --version-event <e>    LU_VERSION_EVENT   socket.io event of the version (default ${bridgeDefaults.versionEvent})
+  --ping-interval <ms>   LU_PING_INTERVAL   heartbeat interval (default ${bridgeDefaults.pingInterval})
+  --ping-timeout <ms>    LU_PING_TIMEOUT    heartbeat timeout (default ${bridgeDefaults.pingTimeout})
+  --adapter-key <k>      LU_ADAPTER_KEY     socket.io redis adapter/emitter key (default ${bridgeDefaults.adapterKey})
+  -h, --help             print this help
+
+Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
+
+const flags = {
+  port: 'PORT',
+  host: 'HOST',
+  redis: 'REDIS_URL',
+  origins: 'LU_ORIGINS',
+  path: 'LU_PATH',
+  'change-channel': 'LU_CHANGE_CHANNEL',
+  'change-event': 'LU_CHANGE_EVENT',
+  'version-key': 'LU_VERSION_KEY',
+  'version-channel': 'LU_VERSION_CHANNEL',
+  'version-event': 'LU_VERSION_EVENT',
+  'ping-interval': 'LU_PING_INTERVAL',
+  'ping-timeout': 'LU_PING_TIMEOUT',
+  'adapter-key': 'LU_ADAPTER_KEY',
+} as const;
+
+type Flag = keyof typeof flags;
+
+/**
+ * Parses argv (without `node` and the script) and the environment. Throws a TypeError with a
+ * readable message for unknown flags or bad numbers.
+ * @example
+ * parseCli(['--port', '4000'], process.env) // { kind: 'run', options: { port: 4000, … } }
+ */
+export function parseCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliCommand {
+  const stringOptions: Record<string, { type: 'string' }> = Object.fromEntries(
+    Object.keys(flags).map((name) => [name, { type: 'string' as const }]),
+  );
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { ...stringOptions, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) return { kind: 'help', text: cliUsage };
+  const get = (flag: Flag): string | undefined => {
+    const fromFlag: unknown = (values as Record<string, unknown>)[flag];
+    const value = typeof fromFlag === 'string' ? fromFlag : env[flags[flag]];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const number = (flag: Flag): number | undefined => {
+    const value = get(flag);
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 0) throw new TypeError(`--${flag}: expected a whole number, got "${value}"`);
+    return parsed;
+  };
+  const origins = get('origins');
+  const options: BridgeOptions = {
+    port: number('port'),
+    host: get('host'),
+    redisUrl: get('redis'),
+    origins: origins === undefined || origins === '*' ? undefined : origins.split(',').map((o) => o.trim()).filter(Boolean),
+    path: get('path'),
+    changeChannel: get('change-channel'),
+    changeEvent: get('change-event'),
+    versionKey: get('version-key'),
+    versionChannel: get('version-channel'),
+    versionEvent: get('version-event'),
+    pingInterval: number('ping-interval'),
+    pingTimeout: number('ping-timeout'),
+    adapterKey: get('adapter-key'),
+  };
+  return { kind: 'run', options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+}

@@ -1,0 +1,215 @@
+// live-updates/bridge: the Node server between Redis (or an embedded bus) and the browsers.
+// This module wires the parts together; each part lives in its own module.
+import type { Server as HttpServer } from 'node:http';
+import type { Server as IoServer, Socket } from 'socket.io';
+import type { Bus } from './bus.js';
+import { createMemoryBus } from './bus.js';
+import { createRedisBus } from './redis-bus.js';
+import { boundPort, createHealthHandler, createOwnedServer, interceptRequests, listen } from './http.js';
+import type { HealthReport } from './http.js';
+import { describeError } from './logger.js';
+import { checkChange, parseChangeMessage, parseVersionMessage, versionSchema } from './messages.js';
+import type { Change } from './messages.js';
+import { resolveOptions } from './options.js';
+import type { BridgeOptions } from './options.js';
+import { createIoServer } from './server.js';
+
+export type { BridgeOptions, ResolvedBridgeOptions } from './options.js';
+export { bridgeDefaults } from './options.js';
+export type { BridgeLogger } from './logger.js';
+export { createConsoleLogger, createSilentLogger } from './logger.js';
+export type { Change, ChangeAction, ParseResult } from './messages.js';
+export { parseChangeMessage, parseVersionMessage } from './messages.js';
+export type { HealthReport } from './http.js';
+export type { Bus, BusStatus } from './bus.js';
+
+/** Payload of the resync event: why clients should refetch. */
+export interface ResyncPayload {
+  /** e.g. `'redis-reconnect'`. */
+  reason: string;
+}
+
+/** A running bridge. Plain object; methods can be destructured. */
+export interface Bridge {
+  /** The socket.io server (for extra namespaces, middleware, metrics). */
+  readonly io: IoServer;
+  /** The http.Server socket.io is attached to (the bridge's own, or the one given). */
+  readonly httpServer: HttpServer;
+  /** The bound port; `undefined` while a borrowed server is not listening yet. */
+  readonly port: number | undefined;
+  /** Which bus is in use: `'redis'` or `'embedded'`. */
+  readonly busKind: Bus['kind'];
+  /**
+   * Publishes a record change on the change channel, as a backend model callback would. Every
+   * client of every bridge process receives it once. Rejects (TypeError) for an invalid change.
+   * @example
+   * await bridge.publishChange({ resource: 'books', action: 'update', id: 7, obj: book });
+   */
+  publishChange(change: Change): Promise<void>;
+  /**
+   * Deploys a version: SET the version key, then PUBLISH it on the version channel.
+   * @example
+   * await bridge.publishVersion(process.env.GIT_SHA);
+   */
+  publishVersion(version: string): Promise<void>;
+  /**
+   * Tells local clients to refetch (the event a Redis recovery sends), e.g. after a backend
+   * restored a backup.
+   * @example
+   * bridge.resync('restore');
+   */
+  resync(reason: string): void;
+  /** What `/healthz` answers. */
+  health(): HealthReport;
+  /**
+   * Graceful stop: every client gets a server-side disconnect ("io server disconnect"), the
+   * socket.io server and the http server close (a borrowed one too, as socket.io does), the bus
+   * disconnects. Resolves when all that is done. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a bridge: an http + socket.io server fed by Redis pub/sub (`redisUrl`) or by an
+ * embedded in-memory bus. Resolves once it listens (when it owns its server) and the bus is
+ * started. Throws a TypeError for bad options; run-time trouble is logged, never thrown.
+ * @example
+ * const bridge = await createBridge({ port: 0, redisUrl: 'redis://127.0.0.1:6379' });
+ * console.log(bridge.port);
+ */
+export async function createBridge(options: BridgeOptions = {}): Promise<Bridge> {
+  const opts = resolveOptions(options);
+  const { logger } = opts;
+  const owned = opts.server === undefined;
+  const httpServer = opts.server ?? createOwnedServer();
+  const redisBus = opts.redisUrl ? await createRedisBus({ url: opts.redisUrl, logger }) : undefined;
+  const bus: Bus = redisBus ?? createMemoryBus(logger);
+  const io = createIoServer(httpServer, opts);
+  if (redisBus) {
+    // The adapter lets emitters (@socket.io/redis-emitter) and other processes' io.emit reach
+    // this process's sockets. The bridge's own deliveries use io.local so it never doubles them.
+    io.adapter(redisBus.createAdapter(opts.adapterKey));
+  }
+
+  let closing: Promise<void> | undefined;
+  let lastVersion: string | null = null;
+  const teardown: Array<() => void> = [];
+
+  const health = (): HealthReport => {
+    const redis = bus.status();
+    return { ok: !closing && redis !== 'down', redis, clients: io.engine.clientsCount };
+  };
+  if (opts.healthPath !== false) teardown.push(interceptRequests(httpServer, createHealthHandler(opts.healthPath, health)));
+
+  const emitVersion = (version: string, to: Pick<Socket, 'emit'> | IoServer['local']): void => {
+    lastVersion = version;
+    to.emit(opts.versionEvent, version);
+  };
+
+  const refreshVersion = async (): Promise<string | null> => {
+    const stored = await bus.get(opts.versionKey);
+    const parsed = stored === null ? null : parseVersionMessage(stored);
+    return parsed?.ok ? parsed.value : null;
+  };
+
+  teardown.push(
+    bus.subscribe(opts.changeChannel, (raw) => {
+      const parsed = parseChangeMessage(raw);
+      if (!parsed.ok) {
+        logger.warn(`dropped bad message on "${opts.changeChannel}" (${parsed.error}): ${truncate(raw)}`);
+        return;
+      }
+      io.local.emit(opts.changeEvent, parsed.value);
+    }),
+    bus.subscribe(opts.versionChannel, (raw) => {
+      const parsed = parseVersionMessage(raw);
+      if (!parsed.ok) {
+        logger.warn(`dropped bad version on "${opts.versionChannel}" (${parsed.error}): ${truncate(raw)}`);
+        return;
+      }
+      emitVersion(parsed.value, io.local);
+    }),
+    bus.onRecover(() => {
+      const payload: ResyncPayload = { reason: 'redis-reconnect' };
+      logger.info(`resync sent to ${io.engine.clientsCount} local client(s): ${payload.reason}`);
+      io.local.emit(opts.resyncEvent, payload);
+      // A deploy during the outage was published into the void: compare with the key.
+      refreshVersion()
+        .then((version) => {
+          if (version && version !== lastVersion) emitVersion(version, io.local);
+        })
+        .catch((error: unknown) => logger.warn(`could not read "${opts.versionKey}": ${describeError(error)}`));
+    }),
+  );
+
+  io.on('connection', (socket) => {
+    // While Redis is down a GET would wait in node-redis's offline queue: use what we know.
+    const read = bus.status() === 'down' ? Promise.resolve(lastVersion) : refreshVersion();
+    read
+      .then((version) => {
+        if (version && socket.connected) emitVersion(version, socket);
+      })
+      .catch((error: unknown) => {
+        logger.warn(`could not read "${opts.versionKey}": ${describeError(error)}`);
+        if (lastVersion && socket.connected) socket.emit(opts.versionEvent, lastVersion);
+      });
+  });
+
+  if (owned) {
+    try {
+      await listen(httpServer, opts.port, opts.host);
+    } catch (error) {
+      // e.g. EADDRINUSE: a start-up failure the caller must see; leave nothing running behind.
+      for (const fn of teardown.splice(0)) fn();
+      await io.close();
+      await bus.close();
+      throw error;
+    }
+  }
+
+  const closeAll = async (): Promise<void> => {
+    for (const fn of teardown.splice(0)) fn();
+    // disconnect(true) sends a DISCONNECT packet, so clients see "io server disconnect" (not a
+    // transport error) and know this server left on purpose.
+    io.local.disconnectSockets(true);
+    const ioClosed = io.close();
+    // Idle keep-alive connections (browsers, health checks) would hold httpServer.close() open.
+    httpServer.closeIdleConnections?.();
+    await ioClosed;
+    await bus.close();
+    logger.info('bridge closed');
+  };
+
+  return {
+    io,
+    httpServer,
+    get port() {
+      return boundPort(httpServer);
+    },
+    busKind: bus.kind,
+    async publishChange(change) {
+      const checked = checkChange(change);
+      if (!checked.ok) throw new TypeError(`invalid change: ${checked.error}`);
+      await bus.publish(opts.changeChannel, JSON.stringify(checked.value));
+    },
+    async publishVersion(version) {
+      const checked = versionSchema.safeParse(version);
+      if (!checked.success) throw new TypeError('invalid version: expected a non-empty string');
+      await bus.set(opts.versionKey, checked.data);
+      await bus.publish(opts.versionChannel, checked.data);
+    },
+    resync(reason) {
+      const payload: ResyncPayload = { reason };
+      io.local.emit(opts.resyncEvent, payload);
+    },
+    health,
+    close() {
+      closing ??= closeAll().catch((error: unknown) => logger.error(`close failed: ${describeError(error)}`));
+      return closing;
+    },
+  };
+}
+
+function truncate(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -1,0 +1,143 @@
+// The options of createBridge, their documentation and their defaults, in one place.
+import type { Server as HttpServer } from 'node:http';
+import type { BridgeLogger } from './logger.js';
+import { createConsoleLogger } from './logger.js';
+
+/** Options of {@link createBridge}. Every one has a default; `{}` gives a working bridge. */
+export interface BridgeOptions {
+  /**
+   * An existing http.Server to attach to (page, API and socket.io then share one origin). The
+   * bridge does not call `listen()` on it. Without it the bridge creates and listens on its own.
+   * @default undefined (the bridge owns its server)
+   */
+  server?: HttpServer;
+  /**
+   * Port to listen on when the bridge owns its server; `0` picks a free one (see `bridge.port`).
+   * @default 3001
+   */
+  port?: number;
+  /**
+   * Interface to listen on when the bridge owns its server. Put the bridge behind a reverse
+   * proxy, or use `'0.0.0.0'` to take connections from other hosts.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Redis to use for pub/sub, the version key and the socket.io adapter. Without it the bridge
+   * runs an embedded in-memory bus: one process, nothing to install.
+   * @default undefined (embedded bus)
+   */
+  redisUrl?: string;
+  /**
+   * Redis channel carrying record changes (JSON `{resource, action, id, obj?}`).
+   * @default 'rt-change'
+   */
+  changeChannel?: string;
+  /**
+   * socket.io event that carries a change to browsers.
+   * @default 'rt-change'
+   */
+  changeEvent?: string;
+  /**
+   * Redis key holding the current app version; sent to every socket when it connects.
+   * @default 'app-version'
+   */
+  versionKey?: string;
+  /**
+   * Redis channel on which a deploy publishes the new version (a plain string).
+   * @default 'app-version'
+   */
+  versionChannel?: string;
+  /**
+   * socket.io event that carries the version (a plain string) to browsers.
+   * @default 'app-version'
+   */
+  versionEvent?: string;
+  /**
+   * socket.io event telling browsers they may have missed changes (payload `{ reason }`).
+   * @default 'lu:resync'
+   */
+  resyncEvent?: string;
+  /**
+   * Origins allowed to connect, e.g. `['https://app.example.com']`. Checked on both HTTP
+   * long-polling (CORS) and the WebSocket handshake; requests without an `Origin` header
+   * (non-browser clients) are let through. `'*'` allows every origin.
+   * @default '*'
+   */
+  origins?: '*' | readonly string[];
+  /**
+   * socket.io path, as the client's `path` option.
+   * @default '/socket.io'
+   */
+  path?: string;
+  /**
+   * Milliseconds between server pings. With `pingTimeout`, a client that stops answering is
+   * dropped within `pingInterval + pingTimeout` (15 s by default, socket.io's own is 45 s), and a
+   * client sees a dead server as fast.
+   * @default 10000
+   */
+  pingInterval?: number;
+  /**
+   * Milliseconds to wait for a pong before the connection is considered dead.
+   * @default 5000
+   */
+  pingTimeout?: number;
+  /**
+   * Path of the health endpoint (`GET` → 200 `{ ok, redis, clients }`), or `false` for none.
+   * @default '/healthz'
+   */
+  healthPath?: string | false;
+  /**
+   * Channel prefix of the socket.io Redis adapter; must equal the `key` of any
+   * `@socket.io/redis-emitter` that backends use.
+   * @default 'socket.io'
+   */
+  adapterKey?: string;
+  /**
+   * Where the bridge logs (never throws, never crashes on a bad message or a Redis outage).
+   * @default console with the prefix '[live-updates-bridge]'
+   */
+  logger?: BridgeLogger;
+}
+
+/** {@link BridgeOptions} with every default applied. */
+export type ResolvedBridgeOptions = Required<Omit<BridgeOptions, 'server' | 'redisUrl'>> &
+  Pick<BridgeOptions, 'server' | 'redisUrl'>;
+
+/** Default values of {@link BridgeOptions}. */
+export const bridgeDefaults = {
+  port: 3001,
+  host: '127.0.0.1',
+  changeChannel: 'rt-change',
+  changeEvent: 'rt-change',
+  versionKey: 'app-version',
+  versionChannel: 'app-version',
+  versionEvent: 'app-version',
+  resyncEvent: 'lu:resync',
+  origins: '*',
+  path: '/socket.io',
+  pingInterval: 10_000,
+  pingTimeout: 5_000,
+  healthPath: '/healthz',
+  adapterKey: 'socket.io',
+} as const satisfies Partial<BridgeOptions>;
+
+/**
+ * Applies the defaults and checks the options. Throws a TypeError for programmer errors (a bad
+ * port, an empty channel name), as the style guide wants for bad options.
+ */
+export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptions {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as BridgeOptions;
+  const resolved: ResolvedBridgeOptions = { ...bridgeDefaults, logger: createConsoleLogger(), ...defined };
+  const { port, pingInterval, pingTimeout } = resolved;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`invalid port: ${String(port)}`);
+  for (const [name, value] of Object.entries({ pingInterval, pingTimeout })) {
+    if (!Number.isFinite(value) || value <= 0) throw new TypeError(`invalid ${name}: ${String(value)}`);
+  }
+  const names = ['changeChannel', 'changeEvent', 'versionKey', 'versionChannel', 'versionEvent', 'resyncEvent', 'path', 'adapterKey'] as const;
+  for (const name of names) {
+    if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
+  }
+  if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
+  return resolved;
+}

@@ -1,0 +1,191 @@
+// The Redis bus: a command connection (GET/SET/PUBLISH) and a dedicated subscriber connection,
+// made with node-redis. node-redis reconnects by itself and re-sends its SUBSCRIBEs before it
+// reports 'ready' again; what it cannot do is tell anyone that messages were lost meanwhile,
+// which is what onRecover is for.
+import { createClient } from 'redis';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Bus, BusListener } from './bus.js';
+import type { BridgeLogger } from './logger.js';
+import { describeError } from './logger.js';
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/** Options of {@link createRedisBus}. */
+export interface RedisBusOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`. */
+  url: string;
+  /** Where outages and failures are written. */
+  logger: BridgeLogger;
+  /**
+   * How long `createRedisBus` waits for Redis at start before going on without it (it keeps
+   * trying in the background; clients get `lu:resync` when it comes).
+   * @default 5000
+   */
+  startTimeoutMs?: number;
+  /**
+   * How long `close()` waits for pending commands before dropping the connections.
+   * @default 2000
+   */
+  closeTimeoutMs?: number;
+}
+
+/** The Redis bus, plus what the socket.io Redis adapter needs. */
+export interface RedisBus extends Bus {
+  readonly kind: 'redis';
+  /**
+   * Builds a `@socket.io/redis-adapter` on this bus's two connections (so a process holds two
+   * Redis connections in all), for `io.adapter(...)`.
+   * @param key - the adapter's channel prefix; must match the emitters' `key`
+   */
+  createAdapter(key: string): ReturnType<typeof createAdapter>;
+}
+
+/**
+ * Connects to Redis and resolves once both connections are ready, or after `startTimeoutMs`
+ * with Redis still down (it then keeps reconnecting in the background). Never rejects for an
+ * unreachable server; rejects only for an unusable URL.
+ */
+export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus> {
+  const { url, logger, startTimeoutMs = 5000, closeTimeoutMs = 2000 } = options;
+  const command: RedisClient = createClient({ url });
+  const subscriber: RedisClient = command.duplicate();
+  const recoverListeners = new Set<() => void>();
+  let closed = false;
+
+  const watch = (client: RedisClient, role: string, onBack: () => void): Promise<void> => {
+    let down = false;
+    client.on('error', (error: unknown) => {
+      if (closed) return;
+      // node-redis emits an error on every failed retry: report the outage once.
+      if (!down) logger.warn(`redis ${role} connection lost: ${describeError(error)}; reconnecting`);
+      down = true;
+    });
+    client.on('end', () => {
+      if (!closed) down = true;
+    });
+    client.on('ready', () => {
+      if (!down) return;
+      down = false;
+      logger.info(`redis ${role} connection is back`);
+      onBack();
+    });
+    return new Promise<void>((resolve) => {
+      client.once('ready', () => resolve());
+      client.once('error', () => resolve());
+    });
+  };
+
+  const started = Promise.all([
+    watch(command, 'command', () => undefined),
+    watch(subscriber, 'subscriber', () => {
+      for (const listener of [...recoverListeners]) {
+        try {
+          listener();
+        } catch (error) {
+          logger.error(`recover listener threw: ${describeError(error)}`);
+        }
+      }
+    }),
+  ]);
+
+  // connect() keeps retrying until it succeeds, so it is not awaited past `started`.
+  for (const client of [command, subscriber]) {
+    client.connect().catch((error: unknown) => {
+      if (!closed) logger.error(`redis connection gave up: ${describeError(error)}`);
+    });
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([started, new Promise<void>((resolve) => (timer = setTimeout(resolve, startTimeoutMs)))]);
+  clearTimeout(timer);
+  const isUp = (): boolean => command.isReady && subscriber.isReady;
+  logger.info(isUp() ? `redis connected (${redactUrl(url)})` : `redis not reachable yet (${redactUrl(url)}); retrying`);
+
+  const closeClient = async (client: RedisClient): Promise<void> => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const graceful = client.close().catch(() => undefined);
+    await Promise.race([graceful, new Promise<void>((resolve) => (t = setTimeout(resolve, closeTimeoutMs)))]);
+    clearTimeout(t);
+    if (client.isOpen) client.destroy();
+  };
+
+  return {
+    kind: 'redis',
+    status: () => (isUp() ? 'up' : 'down'),
+    subscribe(channel: string, listener: BusListener) {
+      const safe = (message: string): void => {
+        try {
+          listener(message);
+        } catch (error) {
+          logger.error(`listener on channel "${channel}" threw: ${describeError(error)}`);
+        }
+      };
+      subscriber.subscribe(channel, safe).catch((error: unknown) => {
+        logger.error(`SUBSCRIBE ${channel} failed: ${describeError(error)}`);
+      });
+      let active = true;
+      return () => {
+        if (!active || closed) return;
+        active = false;
+        subscriber.unsubscribe(channel, safe).catch((error: unknown) => {
+          logger.warn(`UNSUBSCRIBE ${channel} failed: ${describeError(error)}`);
+        });
+      };
+    },
+    async publish(channel, message) {
+      await command.publish(channel, message);
+    },
+    async get(key) {
+      return command.get(key);
+    },
+    async set(key, value) {
+      await command.set(key, value);
+    },
+    onRecover(listener) {
+      recoverListeners.add(listener);
+      return () => {
+        recoverListeners.delete(listener);
+      };
+    },
+    createAdapter(key) {
+      return createAdapter(guardRejections(command, logger), guardRejections(subscriber, logger), { key });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      recoverListeners.clear();
+      await Promise.all([closeClient(subscriber), closeClient(command)]);
+    },
+  };
+}
+
+/**
+ * Wraps a client so that every promise its methods return has a rejection handler. The socket.io
+ * Redis adapter fires PUBLISH/UNSUBSCRIBE without awaiting them; during an outage those reject,
+ * and an unhandled rejection would end the whole process.
+ */
+function guardRejections<T extends object>(client: T, logger: BridgeLogger): T {
+  return new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = Reflect.apply(value, target, args);
+        if (result instanceof Promise) {
+          result.catch((error: unknown) => logger.warn(`redis adapter command failed: ${describeError(error)}`));
+        }
+        return result;
+      };
+    },
+  });
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable url)';
+  }
+}

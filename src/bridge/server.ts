@@ -1,0 +1,23 @@
+// The socket.io server: heartbeat, origin checks, and attaching to the http.Server.
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { Server } from 'socket.io';
+import type { ResolvedBridgeOptions } from './options.js';
+
+/** Creates the socket.io server on `httpServer` with the bridge's heartbeat and origin rules. */
+export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOptions): Server {
+  const { origins, path, pingInterval, pingTimeout } = options;
+  const allowAll = origins === '*';
+  const allowed = new Set<string>(allowAll ? [] : origins);
+  return new Server(httpServer, {
+    path,
+    pingInterval,
+    pingTimeout,
+    serveClient: false,
+    // CORS only guards long-polling; the WebSocket upgrade is checked in allowRequest below.
+    cors: { origin: allowAll ? true : [...allowed], credentials: true },
+    allowRequest: (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void) => {
+      const origin = req.headers.origin;
+      callback(null, allowAll || origin === undefined || allowed.has(origin));
+    },
+  });
+}
