@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { createBrowserSignals, type Signal } from '../src/environment';
+import { createFakeClock } from './helpers/fake-clock';
+
+describe('browser signals', () => {
+  it('maps DOM events to signals and detaches on cleanup', () => {
+    const clock = createFakeClock();
+    const log: Signal[] = [];
+    const stop = createBrowserSignals(clock)((signal) => log.push(signal));
+    window.dispatchEvent(new Event('offline'));
+    window.dispatchEvent(new Event('online'));
+    document.dispatchEvent(new Event('resume'));
+    const restored = new Event('pageshow') as Event & { persisted?: boolean };
+    Object.defineProperty(restored, 'persisted', { value: true });
+    window.dispatchEvent(restored);
+    window.dispatchEvent(new Event('pageshow')); // a normal load: not a restore
+    document.dispatchEvent(new Event('visibilitychange')); // happy-dom is visible
+    expect(log).toEqual(['offline', 'online', 'resume', 'restore', 'visible']);
+    stop();
+    window.dispatchEvent(new Event('online'));
+    expect(log).toHaveLength(5);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('reports a wake when timers fire late after a wall-clock jump, not on normal ticks', () => {
+    const clock = createFakeClock();
+    const log: Signal[] = [];
+    const stop = createBrowserSignals(clock, { tickMs: 1000, jumpMs: 1000 })((signal) => log.push(signal));
+    clock.advance(10_000);
+    expect(log).toEqual([]);
+    clock.jump(30_000); // the laptop slept: no timer ran for 30 s
+    clock.advance(1000);
+    expect(log).toEqual(['wake']);
+    clock.advance(5000);
+    expect(log).toEqual(['wake']);
+    stop();
+  });
+});
