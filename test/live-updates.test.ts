@@ -107,7 +107,7 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const refetches: string[] = [];
     live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
     await connected(live);
-    for (const socket of await server.io.fetchSockets()) socket.conn.close();
+    server.io.sockets.sockets.forEach((socket) => socket.conn.close());
     await until(() => refetches.length === 1);
     expect(refetches).toEqual(['transport-close']);
 
@@ -128,7 +128,7 @@ describe('createLiveUpdates against a real socket.io server', () => {
     // Recovery needs a stored offset: one message before the drop.
     server.io.emit('rt-change', { resource: 'books', action: 'create', id: 1 });
     await until(() => log.length === 1);
-    for (const socket of await server.io.fetchSockets()) socket.conn.close();
+    server.io.sockets.sockets.forEach((socket) => socket.conn.close());
     server.io.emit('rt-change', { resource: 'books', action: 'create', id: 2 });
     await until(() => states.at(-1) === 'connected:recovered');
     await until(() => log.length === 2);
