@@ -20,7 +20,7 @@ export interface Bus {
   status(): BusStatus;
   /** Listens to a channel; returns the unsubscribe (idempotent). */
   subscribe(channel: string, listener: BusListener): () => void;
-  /** Publishes a message to everyone subscribed to `channel` (in every process, on Redis). */
+  /** Publishes a message to everyone subscribed to `channel` (in every process, on Redis). Rejects at once while Redis is down. */
   publish(channel: string, message: string): Promise<void>;
   /** Reads a key; `null` when missing. */
   get(key: string): Promise<string | null>;

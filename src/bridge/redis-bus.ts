@@ -1,16 +1,20 @@
 // The Redis bus: a command connection (GET/SET/PUBLISH) and a dedicated subscriber connection,
 // made with node-redis. node-redis reconnects by itself and re-sends its SUBSCRIBEs before it
-// reports 'ready' again; what it cannot do is tell anyone that messages were lost meanwhile,
-// which is what onRecover is for.
+// reports 'ready' again (subscriptions are only issued on a ready connection: see
+// redis-guards.ts); what it cannot do is tell anyone that messages were lost meanwhile, which is
+// what onRecover is for.
 import { createClient } from 'redis';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Bus, BusListener } from './bus.js';
 import type { BridgeLogger } from './logger.js';
 import { describeError } from './logger.js';
+import { createReadyGate, guardClient } from './redis-guards.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
-/** Options of {@link createRedisBus}. */
+/**
+ * Options of {@link createRedisBus}.
+ */
 export interface RedisBusOptions {
   /** `redis://[user:pass@]host:port[/db]` or `rediss://…`. */
   url: string;
@@ -50,6 +54,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const command: RedisClient = createClient({ url });
   const subscriber: RedisClient = command.duplicate();
   const recoverListeners = new Set<() => void>();
+  // Created before connect() so its 'ready' listener sees the first connection.
+  const subscriberGate = createReadyGate(subscriber);
   let closed = false;
 
   const watch = (client: RedisClient, role: string, onBack: () => void): Promise<void> => {
@@ -78,13 +84,16 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const started = Promise.all([
     watch(command, 'command', () => undefined),
     watch(subscriber, 'subscriber', () => {
-      for (const listener of [...recoverListeners]) {
-        try {
-          listener();
-        } catch (error) {
-          logger.error(`recover listener threw: ${describeError(error)}`);
+      // Recover only once the subscriptions made during the outage are live too.
+      void subscriberGate.settled().then(() => {
+        for (const listener of [...recoverListeners]) {
+          try {
+            listener();
+          } catch (error) {
+            logger.error(`recover listener threw: ${describeError(error)}`);
+          }
         }
-      }
+      });
     }),
   ]);
 
@@ -98,6 +107,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   await Promise.race([started, new Promise<void>((resolve) => (timer = setTimeout(resolve, startTimeoutMs)))]);
   clearTimeout(timer);
   const isUp = (): boolean => command.isReady && subscriber.isReady;
+  const ready = (): RedisClient => {
+    if (closed) throw new Error('redis bus is closed');
+    if (!command.isReady) throw new Error(`redis is down (${redactUrl(url)})`);
+    return command;
+  };
   logger.info(isUp() ? `redis connected (${redactUrl(url)})` : `redis not reachable yet (${redactUrl(url)}); retrying`);
 
   const closeClient = async (client: RedisClient): Promise<void> => {
@@ -119,26 +133,32 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
           logger.error(`listener on channel "${channel}" threw: ${describeError(error)}`);
         }
       };
-      subscriber.subscribe(channel, safe).catch((error: unknown) => {
-        logger.error(`SUBSCRIBE ${channel} failed: ${describeError(error)}`);
-      });
+      subscriberGate
+        .run(() => subscriber.subscribe(channel, safe))
+        .catch((error: unknown) => {
+          if (!closed) logger.error(`SUBSCRIBE ${channel} failed: ${describeError(error)}`);
+        });
       let active = true;
       return () => {
         if (!active || closed) return;
         active = false;
-        subscriber.unsubscribe(channel, safe).catch((error: unknown) => {
-          logger.warn(`UNSUBSCRIBE ${channel} failed: ${describeError(error)}`);
-        });
+        subscriberGate
+          .run(() => subscriber.unsubscribe(channel, safe))
+          .catch((error: unknown) => {
+            if (!closed) logger.warn(`UNSUBSCRIBE ${channel} failed: ${describeError(error)}`);
+          });
       };
     },
+    // Fail fast while Redis is down instead of waiting in node-redis's offline queue: the
+    // caller (an API request) learns at once that its change was not published.
     async publish(channel, message) {
-      await command.publish(channel, message);
+      await ready().publish(channel, message);
     },
     async get(key) {
-      return command.get(key);
+      return ready().get(key);
     },
     async set(key, value) {
-      await command.set(key, value);
+      await ready().set(key, value);
     },
     onRecover(listener) {
       recoverListeners.add(listener);
@@ -147,36 +167,16 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       };
     },
     createAdapter(key) {
-      return createAdapter(guardRejections(command, logger), guardRejections(subscriber, logger), { key });
+      return createAdapter(guardClient(command, logger), guardClient(subscriber, logger, subscriberGate), { key });
     },
     async close() {
       if (closed) return;
       closed = true;
       recoverListeners.clear();
+      subscriberGate.close();
       await Promise.all([closeClient(subscriber), closeClient(command)]);
     },
   };
-}
-
-/**
- * Wraps a client so that every promise its methods return has a rejection handler. The socket.io
- * Redis adapter fires PUBLISH/UNSUBSCRIBE without awaiting them; during an outage those reject,
- * and an unhandled rejection would end the whole process.
- */
-function guardRejections<T extends object>(client: T, logger: BridgeLogger): T {
-  return new Proxy(client, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]): unknown => {
-        const result: unknown = Reflect.apply(value, target, args);
-        if (result instanceof Promise) {
-          result.catch((error: unknown) => logger.warn(`redis adapter command failed: ${describeError(error)}`));
-        }
-        return result;
-      };
-    },
-  });
 }
 
 /** The URL without its password, for logs. */
