@@ -41,7 +41,8 @@ const server = createServer((req, res) => {
   });
 });
 const bridge = await createBridge({ server, redisUrl });
-await bridge.publishVersion(renderedVersion);
+// Announce the running version (SET + PUBLISH app-version), as a deploy script would.
+await bridge.publishVersion(renderedVersion).catch((error) => console.warn('[demo] could not publish the version:', error.message));
 
 async function route(req, res) {
   const url = new URL(req.url ?? '/', 'http://demo');

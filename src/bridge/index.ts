@@ -84,20 +84,21 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   const httpServer = opts.server ?? createOwnedServer();
   const redisBus = opts.redisUrl ? await createRedisBus({ url: opts.redisUrl, logger }) : undefined;
   const bus: Bus = redisBus ?? createMemoryBus(logger);
-  const io = createIoServer(httpServer, opts);
+  let closing: Promise<void> | undefined;
+  let accepting = true;
+  const io = createIoServer(httpServer, opts, () => accepting);
   if (redisBus) {
     // The adapter lets emitters (@socket.io/redis-emitter) and other processes' io.emit reach
     // this process's sockets. The bridge's own deliveries use io.local so it never doubles them.
     io.adapter(redisBus.createAdapter(opts.adapterKey));
   }
 
-  let closing: Promise<void> | undefined;
   let lastVersion: string | null = null;
   const teardown: Array<() => void> = [];
 
   const health = (): HealthReport => {
     const redis = bus.status();
-    return { ok: !closing && redis !== 'down', redis, clients: io.engine.clientsCount };
+    return { ok: accepting && redis !== 'down', redis, clients: io.engine.clientsCount };
   };
   if (opts.healthPath !== false) teardown.push(interceptRequests(httpServer, createHealthHandler(opts.healthPath, health)));
 
@@ -168,14 +169,18 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   }
 
   const closeAll = async (): Promise<void> => {
+    accepting = false;
     for (const fn of teardown.splice(0)) fn();
     // disconnect(true) sends a DISCONNECT packet, so clients see "io server disconnect" (not a
     // transport error) and know this server left on purpose.
     io.local.disconnectSockets(true);
     const ioClosed = io.close();
-    // Idle keep-alive connections (browsers, health checks) would hold httpServer.close() open.
-    httpServer.closeIdleConnections?.();
+    // Keep-alive connections (browsers, health checks) would hold httpServer.close() open:
+    // close the idle ones now, and the rest after a grace period for in-flight requests.
+    httpServer.closeIdleConnections();
+    const force = setTimeout(() => httpServer.closeAllConnections(), CLOSE_GRACE_MS);
     await ioClosed;
+    clearTimeout(force);
     await bus.close();
     logger.info('bridge closed');
   };
@@ -209,6 +214,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     },
   };
 }
+
+/** How long close() lets in-flight HTTP requests finish before it drops their connections. */
+const CLOSE_GRACE_MS = 1000;
 
 function truncate(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

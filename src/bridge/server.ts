@@ -3,8 +3,12 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { ResolvedBridgeOptions } from './options.js';
 
-/** Creates the socket.io server on `httpServer` with the bridge's heartbeat and origin rules. */
-export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOptions): Server {
+/**
+ * Creates the socket.io server on `httpServer` with the bridge's heartbeat and origin rules.
+ * `isAccepting` turns new connections away (403) while the bridge shuts down, so clients told
+ * to leave do not reconnect to the same, closing process.
+ */
+export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOptions, isAccepting: () => boolean): Server {
   const { origins, path, pingInterval, pingTimeout } = options;
   const allowAll = origins === '*';
   const allowed = new Set<string>(allowAll ? [] : origins);
@@ -17,7 +21,7 @@ export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOp
     cors: { origin: allowAll ? true : [...allowed], credentials: true },
     allowRequest: (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void) => {
       const origin = req.headers.origin;
-      callback(null, allowAll || origin === undefined || allowed.has(origin));
+      callback(null, isAccepting() && (allowAll || origin === undefined || allowed.has(origin)));
     },
   });
 }
