@@ -14,7 +14,11 @@ export type LiveUpdatesErrorCode =
   /** A `refetch` rejected or threw; it runs again after the next gap. */
   | 'refetch-failed'
   /** socket.io could not connect (server down, refused, middleware error); it keeps retrying. */
-  | 'connect-error';
+  | 'connect-error'
+  /** The bridge refused a subscription to a private resource or scope; nothing is delivered for it. */
+  | 'forbidden'
+  /** The bridge could not take a subscription (rate limit, invalid name, auth service down); asked again on the next reconnect. */
+  | 'subscribe-failed';
 
 /** The payload of {@link LiveUpdates.onError}. */
 export interface LiveUpdatesError {
@@ -24,12 +28,14 @@ export interface LiveUpdatesError {
   message: string;
   /** The resource involved, when there is one. */
   resource?: string;
+  /** The scope involved (a scoped subscription), when there is one. */
+  scope?: string;
   /** The underlying thrown value or validation issue, when there is one. */
   cause?: unknown;
 }
 
 /** Builds an error event payload. */
-export function createError(code: LiveUpdatesErrorCode, message: string, extra: Pick<LiveUpdatesError, 'resource' | 'cause'> = {}): LiveUpdatesError {
+export function createError(code: LiveUpdatesErrorCode, message: string, extra: Pick<LiveUpdatesError, 'resource' | 'scope' | 'cause'> = {}): LiveUpdatesError {
   return { code, message, ...extra };
 }
 

@@ -9,6 +9,7 @@ import { createError, describe, type LiveUpdatesError } from './errors';
 import { parseChange, parseResync, parseVersion, type Change } from './messages';
 import { createRefetcher, type RefetchFn } from './refetch';
 import { createRouter, type ChangeHandler } from './router';
+import { createSubscriptions } from './subscriptions';
 import { createVersionTracker, type VersionChange } from './version';
 
 export type { ConnectionState, StateInfo, StateReason } from './connection';
@@ -19,6 +20,7 @@ export type { Change, ChangeAction } from './messages';
 export type { GapReason, RefetchContext, RefetchFn } from './refetch';
 export type { ChangeHandler } from './router';
 export type { VersionChange } from './version';
+export { PROTOCOL } from './subscriptions';
 
 /** The event the bridge sends when clients may have missed changes (e.g. after a Redis outage). */
 export const RESYNC_EVENT = 'lu:resync';
@@ -85,6 +87,12 @@ export interface LiveUpdatesOptions {
 export interface SubscribeOptions {
   /** Reloads this resource after a gap in the connection, so no change is lost. */
   refetch?: RefetchFn;
+  /**
+   * Receive only the changes published for this scope (e.g. `'user:42'`), a private subscription
+   * the bridge authorises with the app. Without it, the resource's unscoped changes.
+   * @default undefined
+   */
+  scope?: string;
 }
 
 /** A running live-updates instance. */
@@ -210,6 +218,12 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   socket.on(versionEvent, onVersion);
   socket.on(RESYNC_EVENT, onResync);
 
+  const subscriptions = createSubscriptions(socket, ({ resource, scope, code, message }) => {
+    const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
+    const where = { resource, ...(scope === undefined ? {} : { scope }) };
+    if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${message ? `: ${message}` : ''}`, where));
+    else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${message ? `: ${message}` : ''}`, where));
+  });
   const connection = createConnection(socket, {
     clock,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
@@ -234,13 +248,12 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     subscribe(resource, handler, subscribeOptions = {}) {
       if (typeof resource !== 'string' || resource === '') throw new TypeError('live-updates: subscribe() needs a non-empty resource name.');
       if (typeof handler !== 'function') throw new TypeError('live-updates: subscribe() needs a handler function.');
+      const { refetch, scope } = subscribeOptions;
+      if (scope !== undefined && (typeof scope !== 'string' || scope === '')) throw new TypeError('live-updates: `scope` must be a non-empty string.');
       if (closed) return () => {};
-      const removeHandler = router.add(resource, handler);
-      const removeRefetch = subscribeOptions.refetch ? refetcher.add(resource, subscribeOptions.refetch) : () => {};
-      return () => {
-        removeHandler();
-        removeRefetch();
-      };
+      const releases = [router.add(resource, handler, scope), subscriptions.add(resource, scope)];
+      if (refetch) releases.push(refetcher.add(resource, refetch, scope));
+      return () => releases.forEach((release) => release());
     },
     onNewVersion(listener) {
       const off = listen('version', listener);
@@ -261,6 +274,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       socket.off(versionEvent, onVersion);
       socket.off(RESYNC_EVENT, onResync);
       refetcher.clear();
+      subscriptions.close();
       connection.close(ownsSocket);
       router.clear();
       emitter.all.clear();

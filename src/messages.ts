@@ -7,11 +7,14 @@ const changeSchema = z.looseObject({
   action: z.enum(['create', 'update', 'destroy']),
   id: z.union([z.string().check(z.minLength(1)), z.number().check(z.int())]),
   obj: z.optional(z.unknown()),
+  /** Who the change is for (e.g. `user:42`); absent for changes everyone subscribed may see. */
+  scope: z.optional(z.string()),
 });
 
 /**
  * One change to one record, as published by the backend:
- * `{ resource: 'books', action: 'create', id: 7, obj: { … } }`. Unknown extra keys are kept.
+ * `{ resource: 'books', action: 'create', id: 7, obj: { … } }`, plus `scope` for changes meant
+ * for one user or account only. Unknown extra keys are kept.
  */
 export type Change = z.infer<typeof changeSchema>;
 
@@ -63,4 +66,27 @@ const resyncSchema = z.looseObject({ reason: z.optional(z.string()) });
 export function parseResync(payload: unknown): { reason: string } {
   const result = resyncSchema.safeParse(payload);
   return { reason: (result.success && result.data.reason) || 'server-resync' };
+}
+
+const subscriptionSchema = z.object({ resource: z.string(), scope: z.optional(z.string()) });
+const refusalSchema = z.looseObject({ resource: z.string(), scope: z.optional(z.string()), code: z.string(), message: z.optional(z.string()) });
+const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)) });
+const replySchema = z.looseObject({ ok: z.boolean(), code: z.optional(z.string()), message: z.optional(z.string()) });
+
+/** A subscription request as the bridge sees it. */
+export type Subscription = z.infer<typeof subscriptionSchema>;
+/** A subscription the bridge refused, with its reason code (`forbidden`, `rate-limited`…). */
+export type Refusal = z.infer<typeof refusalSchema>;
+
+/** Validates the bridge's `lu:hello`: the protocol version and the handshake subscriptions it refused. */
+export function parseHello(payload: unknown): { v: number; denied: Refusal[] } | null {
+  const result = helloSchema.safeParse(payload);
+  return result.success ? { v: result.data.v, denied: result.data.denied ?? [] } : null;
+}
+
+/** Validates the bridge's answer to `lu:subscribe`; anything unexpected counts as a failure. */
+export function parseReply(payload: unknown): { ok: boolean; code: string; message: string } {
+  const result = replySchema.safeParse(payload);
+  if (!result.success) return { ok: false, code: 'invalid-reply', message: 'unexpected reply' };
+  return { ok: result.data.ok, code: result.data.code ?? (result.data.ok ? 'ok' : 'refused'), message: result.data.message ?? '' };
 }

@@ -18,6 +18,8 @@ export type GapReason =
 export interface RefetchContext {
   /** The subscribed resource. */
   resource: string;
+  /** The subscription's scope, if it has one. */
+  scope?: string;
   /** What caused the gap that this refetch closes. */
   reason: GapReason;
   /** Aborted when the subscription is removed or the instance closed: pass it to `fetch`. */
@@ -43,8 +45,8 @@ export interface RefetcherOptions {
 
 /** Runs the registered refetches after gaps. */
 export interface Refetcher {
-  /** Registers a refetch for `resource`; returns its idempotent unregister (which aborts a run). */
-  add(resource: string, refetch: RefetchFn): () => void;
+  /** Registers a refetch for `resource` (and `scope`); returns its idempotent unregister (which aborts a run). */
+  add(resource: string, refetch: RefetchFn, scope?: string): () => void;
   /** Runs every registered refetch once for this gap. */
   runAll(reason: GapReason): void;
   /** Cancels pending runs and aborts running ones. */
@@ -53,6 +55,7 @@ export interface Refetcher {
 
 interface Entry {
   resource: string;
+  scope: string | undefined;
   refetch: RefetchFn;
   controller: AbortController;
   running: boolean;
@@ -85,7 +88,8 @@ export function createRefetcher(options: RefetcherOptions): Refetcher {
       if (!entry.controller.signal.aborted) onError(entry.resource, cause);
     };
     try {
-      Promise.resolve(entry.refetch({ resource: entry.resource, reason, signal: entry.controller.signal }))
+      const { resource, scope, controller } = entry;
+      Promise.resolve(entry.refetch({ resource, ...(scope === undefined ? {} : { scope }), reason, signal: controller.signal }))
         .catch(fail)
         .finally(finish);
     } catch (cause) {
@@ -101,8 +105,8 @@ export function createRefetcher(options: RefetcherOptions): Refetcher {
   };
 
   return {
-    add(resource, refetch) {
-      const entry: Entry = { resource, refetch, controller: new AbortController(), running: false, queued: null, timer: null };
+    add(resource, refetch, scope) {
+      const entry: Entry = { resource, scope, refetch, controller: new AbortController(), running: false, queued: null, timer: null };
       entries.add(entry);
       return () => remove(entry);
     },

@@ -7,9 +7,12 @@ export type ChangeHandler = (change: Change) => void;
 
 /** The router of one live-updates instance. */
 export interface Router {
-  /** Adds a handler for `resource`; returns its idempotent unsubscribe. */
-  add(resource: string, handler: ChangeHandler): () => void;
-  /** Calls every handler of `change.resource` in subscription order, each isolated from the others. */
+  /**
+   * Adds a handler for `resource`, for changes of `scope` only when given (unscoped changes
+   * otherwise); returns its idempotent unsubscribe.
+   */
+  add(resource: string, handler: ChangeHandler, scope?: string): () => void;
+  /** Calls every handler of `change.resource` and `change.scope` in subscription order, each isolated from the others. */
   dispatch(change: Change): void;
   /** Resource names with at least one handler. */
   resources(): string[];
@@ -21,9 +24,11 @@ export interface Router {
 export function createRouter(onHandlerError: (resource: string, cause: unknown) => void): Router {
   const handlers = new Map<string, Set<ChangeHandler>>();
   return {
-    add(resource, handler) {
+    add(resource, handler, scope) {
       // Wrap so that subscribing the same function twice yields two independent subscriptions.
-      const entry: ChangeHandler = (change) => handler(change);
+      const entry: ChangeHandler = (change) => {
+        if (change.scope === scope) handler(change);
+      };
       let set = handlers.get(resource);
       if (!set) handlers.set(resource, (set = new Set()));
       set.add(entry);

@@ -1,0 +1,106 @@
+// Tells the bridge which resources (and scopes) this page wants, so that it receives only those
+// and only what it may see. The set travels in the socket.io handshake (`auth.lu`), which
+// socket.io sends again on every reconnect, to whichever bridge process answers: the bridge joins
+// the rooms before it accepts the connection, so a refetch that starts on `connect` cannot miss a
+// change. Subscriptions added while connected go as `lu:subscribe` events. A plain socket.io
+// server ignores both, never says `lu:hello`, and keeps broadcasting: nothing changes there.
+import type { Socket } from 'socket.io-client';
+import { parseHello, parseReply, type Refusal, type Subscription } from './messages';
+
+/** The handshake key and events of the subscription protocol. */
+export const PROTOCOL = { authKey: 'lu', hello: 'lu:hello', subscribe: 'lu:subscribe', unsubscribe: 'lu:unsubscribe' } as const;
+
+/** Keeps the bridge's view of this page's subscriptions in step with the page's. */
+export interface Subscriptions {
+  /** Counts one more subscriber of (resource, scope); returns its idempotent release. */
+  add(resource: string, scope: string | undefined): () => void;
+  /** Tells the bridge this page wants nothing more, restores the socket's own `auth`, stops listening. */
+  close(): void;
+}
+
+type Auth = Record<string, unknown>;
+type AuthSource = Socket['auth'];
+
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
+const keyOf = (resource: string, scope: string | undefined): string => JSON.stringify([resource, scope ?? null]);
+
+/** Wires the protocol onto `socket`; `onRefused` hears every subscription the bridge refused. */
+export function createSubscriptions(socket: Socket, onRefused: (refusal: Refusal) => void): Subscriptions {
+  const counts = new Map<string, { subscription: Subscription; count: number }>();
+  /** Keys the bridge has been told of on the current connection (handshake or event). */
+  let told = new Set<string>();
+  /**
+   * The bridge greeted this connection: it speaks the protocol. A socket handed over already
+   * connected missed the greeting, so it is asked directly.
+   */
+  let bridge = socket.connected;
+  const original: AuthSource = socket.auth;
+
+  const list = (): Subscription[] => [...counts.values()].map((entry) => entry.subscription);
+  // socket.io calls `auth` (when a function) before every connection attempt: merge our list
+  // into whatever the application supplies, asking the application's callback again each time.
+  socket.auth = (callback: (data: object) => void) => {
+    const merge = (data: unknown): void => {
+      told = new Set(counts.keys());
+      callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: { v: 1, subs: list() } });
+    };
+    if (typeof original === 'function') original(merge);
+    else merge(original);
+  };
+
+  const send = (key: string, subscription: Subscription): void => {
+    told.add(key);
+    // With a timeout, so a server that never answers (a plain one) leaves no ack callback behind.
+    socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit(PROTOCOL.subscribe, subscription, (error: unknown, reply: unknown) => {
+      if (error) return; // no answer: not a bridge, or the link dropped (the next handshake carries it)
+      const { ok, code, message } = parseReply(reply);
+      if (!ok) onRefused({ ...subscription, code, message });
+    });
+  };
+
+  const onHello = (payload: unknown): void => {
+    const hello = parseHello(payload);
+    if (!hello) return;
+    bridge = true;
+    hello.denied.forEach(onRefused);
+    // Subscriptions added between the handshake and this greeting.
+    for (const [key, entry] of counts) if (!told.has(key)) send(key, entry.subscription);
+  };
+  const onDisconnect = (): void => {
+    bridge = false;
+  };
+  socket.on(PROTOCOL.hello, onHello);
+  socket.on('disconnect', onDisconnect);
+
+  return {
+    add(resource, scope) {
+      const key = keyOf(resource, scope);
+      let entry = counts.get(key);
+      if (!entry) {
+        entry = { subscription: scope === undefined ? { resource } : { resource, scope }, count: 0 };
+        counts.set(key, entry);
+        if (bridge && socket.connected) send(key, entry.subscription);
+      }
+      entry.count++;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const current = counts.get(key);
+        if (!current || --current.count > 0) return;
+        counts.delete(key);
+        told.delete(key);
+        if (bridge && socket.connected) socket.emit(PROTOCOL.unsubscribe, current.subscription);
+      };
+    },
+    close() {
+      // Matters for a socket the application keeps using after close().
+      if (bridge && socket.connected) for (const { subscription } of counts.values()) socket.emit(PROTOCOL.unsubscribe, subscription);
+      counts.clear();
+      socket.off(PROTOCOL.hello, onHello);
+      socket.off('disconnect', onDisconnect);
+      socket.auth = original;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// The subscription protocol against a real socket.io server that plays the bridge's part.
+import type { Socket as ServerSocket } from 'socket.io';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLiveUpdates, type LiveUpdatesOptions } from '../src';
+import { createManualSignals } from './helpers/manual-signals';
+import { startServer, until } from './helpers/server';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+type Sub = { resource: string; scope?: string };
+
+/** A minimal bridge: reads the handshake list, greets, answers subscribe (refusing `forbidden`-prefixed scopes). */
+async function startFakeBridge({ greet = true } = {}) {
+  const server = await startServer();
+  cleanups.push(server.close);
+  const log: string[] = [];
+  const auths: Array<Record<string, unknown>> = [];
+  server.io.on('connection', (socket: ServerSocket) => {
+    const auth = socket.handshake.auth as { lu?: { subs: Sub[] } } & Record<string, unknown>;
+    auths.push(auth);
+    const denied = (auth.lu?.subs ?? []).filter((sub) => sub.scope?.startsWith('forbidden')).map((sub) => ({ ...sub, code: 'forbidden' }));
+    if (greet) socket.emit('lu:hello', { v: 1, denied });
+    socket.onAny((event: string, payload: Sub, ack?: (reply: unknown) => void) => {
+      log.push(`${event}:${payload.resource}${payload.scope ? `#${payload.scope}` : ''}`);
+      if (event === 'lu:subscribe') ack?.(payload.scope?.startsWith('forbidden') ? { ok: false, code: 'forbidden', message: 'not yours' } : { ok: true });
+    });
+  });
+  return { ...server, log, auths };
+}
+
+function client(url: string, options: LiveUpdatesOptions = {}) {
+  const live = createLiveUpdates({ url, socketOptions: { transports: ['websocket'], reconnectionDelay: 20 }, environment: { signals: createManualSignals().source }, ...options });
+  cleanups.push(() => live.close());
+  const errors: string[] = [];
+  live.onError((error) => errors.push(`${error.code}:${error.resource}${error.scope ? `#${error.scope}` : ''}`));
+  return { live, errors };
+}
+
+describe('subscriptions', () => {
+  it('sends the subscription list in every handshake, merged into the app auth, asked again each time', async () => {
+    const bridge = await startFakeBridge();
+    let token = 0;
+    const { live } = client(bridge.url, { auth: (cb) => cb({ token: `t${++token}` }) });
+    live.subscribe('books', () => {});
+    live.subscribe('orders', () => {}, { scope: 'user:42' });
+    live.subscribe('orders', () => {}, { scope: 'user:42' }); // counted once
+    await until(() => bridge.auths.length === 1);
+    bridge.io.disconnectSockets();
+    await until(() => bridge.auths.length === 2);
+    expect(bridge.auths).toEqual([
+      { token: 't1', lu: { v: 1, subs: [{ resource: 'books' }, { resource: 'orders', scope: 'user:42' }] } },
+      { token: 't2', lu: { v: 1, subs: [{ resource: 'books' }, { resource: 'orders', scope: 'user:42' }] } },
+    ]);
+    expect(bridge.log).toEqual([]); // all went in the handshake
+  });
+
+  it('subscribes and unsubscribes live once greeted, and reports refusals as forbidden', async () => {
+    const bridge = await startFakeBridge();
+    const { live, errors } = client(bridge.url);
+    live.subscribe('orders', () => {}, { scope: 'forbidden:1' }); // in the handshake: denied in the greeting
+    await until(() => live.state === 'connected' && errors.length === 1);
+    const offBooks = live.subscribe('books', () => {});
+    live.subscribe('orders', () => {}, { scope: 'forbidden:2' });
+    await until(() => errors.length === 2);
+    offBooks();
+    await until(() => bridge.log.length === 3);
+    expect(bridge.log).toEqual(['lu:subscribe:books', 'lu:subscribe:orders#forbidden:2', 'lu:unsubscribe:books']);
+    expect(errors).toEqual(['forbidden:orders#forbidden:1', 'forbidden:orders#forbidden:2']);
+  });
+
+  it('sends nothing extra to a plain socket.io server', async () => {
+    const plain = await startFakeBridge({ greet: false });
+    const { live } = client(plain.url);
+    await until(() => live.state === 'connected');
+    const off = live.subscribe('books', () => {});
+    off();
+    live.subscribe('authors', () => {});
+    plain.io.emit('rt-change', { resource: 'authors', action: 'create', id: 1 });
+    const got = await new Promise((resolve) => live.subscribe('authors', resolve));
+    expect(got).toMatchObject({ id: 1 });
+    expect(plain.log).toEqual([]);
+  });
+
+  it('routes scoped changes to that scope only', async () => {
+    const bridge = await startFakeBridge();
+    const { live } = client(bridge.url);
+    const log: string[] = [];
+    live.subscribe('orders', (c) => log.push(`all:${c.id}`));
+    live.subscribe('orders', (c) => log.push(`42:${c.id}`), { scope: 'user:42' });
+    await until(() => live.state === 'connected');
+    bridge.io.emit('rt-change', { resource: 'orders', action: 'create', id: 1, scope: 'user:42' });
+    bridge.io.emit('rt-change', { resource: 'orders', action: 'create', id: 2, scope: 'user:7' });
+    bridge.io.emit('rt-change', { resource: 'orders', action: 'create', id: 3 });
+    await until(() => log.length === 2);
+    expect(log).toEqual(['42:1', 'all:3']);
+  });
+});
