@@ -144,7 +144,7 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   );
 
   io.on('connection', (socket) => {
-    // While Redis is down a GET would wait in node-redis's offline queue: use what we know.
+    // While Redis is down a GET fails at once: fall back to the last version seen.
     const read = bus.status() === 'down' ? Promise.resolve(lastVersion) : refreshVersion();
     read
       .then((version) => {
