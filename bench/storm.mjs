@@ -1,0 +1,94 @@
+// 5. Restart storm: 1,000 clients (4 processes × 250) on one bridge, the bridge restarted
+// (graceful SIGTERM, and SIGKILL), and every refetch that reaches the app's API counted per
+// 100 ms. Ours (live-updates, dist/index.js, several refetchSpreadMs values) against plain
+// socket.io-clients that reconnect after "io server disconnect" and refetch on every reconnect.
+import http from 'node:http';
+import path from 'node:path';
+import { forkWorker, freePort, root, startBridgeCli, until, wallNow, row } from './lib/util.mjs';
+
+const BUCKET_MS = 100;
+
+function startApi() {
+  let arrivals = [];
+  const server = http.createServer((req, res) => {
+    arrivals.push(wallNow());
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('[]');
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/books`,
+        take: () => arrivals.splice(0),
+        reset: () => (arrivals = []),
+        close: () => new Promise((r) => (server.closeAllConnections(), server.close(() => r()))),
+      }),
+    ),
+  );
+}
+
+/** One scenario: start a bridge and the clients, restart the bridge, histogram the refetches. */
+async function scenario({ mode, spreadMs, signal, clients, processes, api, log }) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = ['--port', String(port)];
+  let bridge = await startBridgeCli(args);
+  const perProcess = Math.ceil(clients / processes);
+  const workers = Array.from({ length: processes }, () => forkWorker(path.join(root, 'bench/storm-worker.mjs')));
+  try {
+    await Promise.all(workers.map((w) => w.request({ type: 'start', mode, count: perProcess, url, apiUrl: api.url, spreadMs })));
+    const statuses = () => Promise.all(workers.map((w) => w.request({ type: 'status' })));
+    await until(async () => (await statuses()).every((s) => s.connected === perProcess), 30_000, 'all clients connected', 100);
+    api.reset();
+    const t0 = wallNow();
+    await bridge.stop(signal);
+    bridge = await startBridgeCli(args);
+    const upAfterMs = wallNow() - t0;
+    let all = [];
+    await until(
+      async () => {
+        all = (await statuses()).flatMap((s) => s.fresh);
+        return all.every((t) => t > t0);
+      },
+      45_000,
+      `every ${mode} client fresh after ${signal}`,
+      100,
+    ).catch((error) => log(`  ${error.message}`));
+    const arrivals = api.take().map((t) => t - t0);
+    const freshCount = all.filter((t) => t > t0).length;
+    const lastFreshMs = Math.max(...all.filter((t) => t > t0).map((t) => t - t0));
+    const buckets = new Array(Math.max(1, Math.ceil(Math.max(0, ...arrivals) / BUCKET_MS) + 1)).fill(0);
+    for (const t of arrivals) buckets[Math.max(0, Math.floor(t / BUCKET_MS))]++;
+    const result = { mode, spreadMs: mode === 'ours' ? (spreadMs ?? 2000) : null, signal, clients: perProcess * processes, requests: arrivals.length, freshCount, peak: Math.max(...buckets), lastFreshMs: Math.round(lastFreshMs), bridgeUpAfterMs: Math.round(upAfterMs), buckets };
+    log(`  storm ${signal} ${mode}${mode === 'ours' ? ` spread ${result.spreadMs}` : ''}: peak ${result.peak}/100 ms, last fresh ${result.lastFreshMs} ms, ${freshCount}/${result.clients} fresh, ${arrivals.length} requests, bridge up after ${result.bridgeUpAfterMs} ms`);
+    return result;
+  } finally {
+    await Promise.all(workers.map((w) => w.request({ type: 'stop' }, 10_000).catch(() => {})));
+    await Promise.all(workers.map((w) => w.stop()));
+    await bridge.stop('SIGKILL');
+  }
+}
+
+export async function run({ log = console.log, clients = 1000, processes = 4, spreads = [1000, 5000, 8000] } = {}) {
+  const api = await startApi();
+  const runs = [];
+  try {
+    for (const signal of ['SIGTERM', 'SIGKILL']) {
+      runs.push(await scenario({ mode: 'plain', signal, clients, processes, api, log }));
+      runs.push(await scenario({ mode: 'ours', signal, clients, processes, api, log }));
+    }
+    for (const spreadMs of spreads) runs.push(await scenario({ mode: 'ours', spreadMs, signal: 'SIGTERM', clients, processes, api, log }));
+  } finally {
+    await api.close();
+  }
+  const find = (mode, signal) => runs.find((r) => r.mode === mode && r.signal === signal && (mode === 'plain' || r.spreadMs === 2000));
+  const rows = [];
+  for (const signal of ['SIGTERM', 'SIGKILL']) {
+    const ours = find('ours', signal);
+    const base = find('plain', signal);
+    rows.push(row({ name: `restart storm (${signal}): peak refetches per 100 ms`, ours: ours.peak, baseline: base.peak, unit: 'req/100ms', goal: 'ratio ≤ 0.2', met: ours.peak <= base.peak / 5 && ours.freshCount === ours.clients }));
+    rows.push(row({ name: `restart storm (${signal}): time until last client fresh`, ours: ours.lastFreshMs, baseline: base.lastFreshMs, unit: 'ms', goal: '(report)', met: null }));
+  }
+  return { rows, detail: { bucketMs: BUCKET_MS, runs } };
+}
