@@ -1,0 +1,111 @@
+// @vitest-environment node
+// README.md promises that its examples run as they stand against `npm run demo`. The npm example
+// is run here, with node, against the demo server on a free port; `import 'live-updates'`
+// resolves to this package itself (self-reference through the exports map), so dist/ must be
+// built. The script-tag example runs in Chromium: e2e/demo.spec.ts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const DEMO_ORIGIN = 'http://127.0.0.1:3000';
+
+/** The fenced block that follows `<!-- example: <name> -->`, with its language. */
+function example(name: string): { lang: string; code: string } {
+  const marker = `<!-- example: ${name} -->`;
+  const at = README.indexOf(marker);
+  if (at < 0) throw new Error(`README.md has no ${marker}`);
+  const block = /^\s*```(\w*)\n([\s\S]*?)\n```/.exec(README.slice(at + marker.length));
+  if (!block) throw new Error(`no code block right after ${marker}`);
+  return { lang: block[1]!, code: block[2]! };
+}
+
+/** A child process whose output can be awaited line by line. */
+function run(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString();
+    waiters.forEach((check) => check());
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    waiters.forEach((check) => check());
+  });
+  return {
+    child,
+    output: () => output,
+    /** Resolves with the first match of `pattern` in the output; rejects if the process exits first. */
+    waitFor(pattern: RegExp): Promise<RegExpExecArray> {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = pattern.exec(output);
+          if (match) {
+            waiters.delete(check);
+            resolve(match);
+          } else if (exited) {
+            waiters.delete(check);
+            reject(new Error(`${args.join(' ')} exited before printing ${pattern}:\n${output}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('README examples', () => {
+  it('marks a script-tag example (html) and an npm example (js)', () => {
+    expect(example('script-tag').lang).toBe('html');
+    expect(example('script-tag').code).toContain('<script src="/live-updates.global.js"></script>');
+    expect(example('npm').lang).toBe('js');
+    expect(example('npm').code).toContain(`from 'live-updates'`);
+    expect(example('npm').code).toContain(DEMO_ORIGIN);
+  });
+
+  it('the npm example runs with node against the demo: it loads the books, then hears a create', async () => {
+    if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+    const demo = run(['demo/server.mjs'], { PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' });
+    children.push(demo.child);
+    const [, origin] = await demo.waitFor(/live-updates demo on (http:\/\/127\.0\.0\.1:\d+)/);
+
+    // Inside the package, so that `import 'live-updates'` resolves to this package's exports.
+    const dir = mkdtempSync(join(ROOT, '.readme-example-'));
+    dirs.push(dir);
+    const file = join(dir, 'npm-example.mjs');
+    writeFileSync(file, example('npm').code.replaceAll(DEMO_ORIGIN, origin!));
+    const script = run([file]);
+    children.push(script.child);
+
+    await script.waitFor(/^loaded 3 books$/m);
+    await script.waitFor(/^state connected connected$/m);
+    const response = await fetch(`${origin}/books`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Parable of the Sower', author: 'Octavia E. Butler' }),
+    });
+    expect(response.status).toBe(201);
+    const book = (await response.json()) as { id: number };
+    await script.waitFor(new RegExp(`^create ${book.id} 4 books$`, 'm'));
+
+    await fetch(`${origin}/books/${book.id}`, { method: 'DELETE' });
+    await script.waitFor(new RegExp(`^destroy ${book.id} 3 books$`, 'm'));
+    // Nothing went wrong on the way: no error events, no warnings.
+    expect(script.output()).not.toMatch(/warn|error|invalid|failed/i);
+  }, 30_000);
+});
