@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { BridgeOptions } from './options.js';
 import { bridgeDefaults } from './options.js';
+import { createTokenAuthorizer } from './tokens.js';
 
 /** What the command line asks for: start a bridge with these options, or print help. */
 export type CliCommand = { kind: 'run'; options: BridgeOptions } | { kind: 'help'; text: string };
@@ -25,6 +26,11 @@ Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
   --ping-interval <ms>   LU_PING_INTERVAL   heartbeat interval (default ${bridgeDefaults.pingInterval})
   --ping-timeout <ms>    LU_PING_TIMEOUT    heartbeat timeout (default ${bridgeDefaults.pingTimeout})
   --adapter-key <k>      LU_ADAPTER_KEY     socket.io redis adapter/emitter key (default ${bridgeDefaults.adapterKey})
+  --private-resources <list> LU_PRIVATE_RESOURCES comma-separated unscoped resources that need the app's permission
+  --auth-url <url>       LU_AUTH_URL        app endpoint authorising private subscriptions (POST { socket_id, resource, scope })
+  --auth-timeout <ms>    LU_AUTH_TIMEOUT    how long the auth endpoint may take (default ${bridgeDefaults.authTimeoutMs})
+                         LU_TOKEN_SECRET    secret of tokens signed with signToken (environment only, never a flag)
+  --max-http-buffer-size <bytes> LU_MAX_HTTP_BUFFER_SIZE largest client message (default ${bridgeDefaults.maxHttpBufferSize})
   -h, --help             print this help
 
 Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
@@ -43,6 +49,10 @@ const flags = {
   'ping-interval': 'LU_PING_INTERVAL',
   'ping-timeout': 'LU_PING_TIMEOUT',
   'adapter-key': 'LU_ADAPTER_KEY',
+  'private-resources': 'LU_PRIVATE_RESOURCES',
+  'auth-url': 'LU_AUTH_URL',
+  'auth-timeout': 'LU_AUTH_TIMEOUT',
+  'max-http-buffer-size': 'LU_MAX_HTTP_BUFFER_SIZE',
 } as const;
 
 type Flag = keyof typeof flags;
@@ -77,6 +87,8 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     return parsed;
   };
   const origins = get('origins');
+  const privateResources = get('private-resources');
+  const secret = env.LU_TOKEN_SECRET?.trim();
   const options: BridgeOptions = {
     port: number('port'),
     host: get('host'),
@@ -91,6 +103,11 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     pingInterval: number('ping-interval'),
     pingTimeout: number('ping-timeout'),
     adapterKey: get('adapter-key'),
+    privateResources: privateResources?.split(',').map((r) => r.trim()).filter(Boolean),
+    authUrl: get('auth-url'),
+    authTimeoutMs: number('auth-timeout'),
+    maxHttpBufferSize: number('max-http-buffer-size'),
+    authorize: secret ? createTokenAuthorizer({ secret }) : undefined,
   };
   return { kind: 'run', options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
 }

@@ -13,6 +13,8 @@ import type { Change } from './messages.js';
 import { resolveOptions } from './options.js';
 import type { BridgeOptions } from './options.js';
 import { createIoServer } from './server.js';
+import { createAuthorizer, createPrivacyRule } from './authorize.js';
+import { attachProtocol } from './protocol.js';
 
 export type { BridgeOptions, ResolvedBridgeOptions } from './options.js';
 export { bridgeDefaults } from './options.js';
@@ -22,6 +24,13 @@ export type { Change, ChangeAction, ParseResult } from './messages.js';
 export { parseChangeMessage, parseVersionMessage } from './messages.js';
 export type { HealthReport } from './http.js';
 export type { Bus, BusStatus } from './bus.js';
+export type { AuthRequest, AuthorizeHook, RefusalCode } from './authorize.js';
+export type { RateLimit } from './rate-limit.js';
+export type { Refusal } from './protocol.js';
+export { PROTOCOL_EVENTS } from './protocol.js';
+export { LEGACY_ROOM, roomOf } from './rooms.js';
+export type { TokenPayload, TokenAuthorizerOptions } from './tokens.js';
+export { createTokenAuthorizer, signToken, verifyToken } from './tokens.js';
 
 /** Payload of the resync event: why clients should refetch. */
 export interface ResyncPayload {
@@ -41,9 +50,13 @@ export interface Bridge {
   readonly busKind: Bus['kind'];
   /**
    * Publishes a record change on the change channel, as a backend model callback would. Every
-   * client of every bridge process receives it once. Rejects (TypeError) for an invalid change.
+   * client of every bridge process that subscribed to it (and, for a public unscoped change,
+   * every plain socket.io-client) receives it once. Set `scope` (e.g. `'user:42'`) for a change
+   * meant only for the clients allowed that scope. Rejects (TypeError) for an invalid or too
+   * large change.
    * @example
    * await bridge.publishChange({ resource: 'books', action: 'update', id: 7, obj: book });
+   * await bridge.publishChange({ resource: 'orders', action: 'create', id: 9, obj: order, scope: 'user:42' });
    */
   publishChange(change: Change): Promise<void>;
   /**
@@ -93,6 +106,16 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     io.adapter(redisBus.createAdapter(opts.adapterKey));
   }
 
+  const protocol = attachProtocol(io, {
+    changeEvent: opts.changeEvent,
+    authorizer: createAuthorizer(opts),
+    isPrivate: createPrivacyRule(opts.privateResources),
+    maxSubscriptions: opts.maxSubscriptions,
+    maxNameLength: opts.maxNameLength,
+    subscribeRate: opts.subscribeRate,
+    logger,
+  });
+
   let lastVersion: string | null = null;
   const teardown: Array<() => void> = [];
 
@@ -115,12 +138,16 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
 
   teardown.push(
     bus.subscribe(opts.changeChannel, (raw) => {
+      if (raw.length > opts.maxChangeSize) {
+        logger.warn(`dropped a ${raw.length}-character message on "${opts.changeChannel}" (maxChangeSize ${opts.maxChangeSize}): ${truncate(raw)}`);
+        return;
+      }
       const parsed = parseChangeMessage(raw);
       if (!parsed.ok) {
         logger.warn(`dropped bad message on "${opts.changeChannel}" (${parsed.error}): ${truncate(raw)}`);
         return;
       }
-      io.local.emit(opts.changeEvent, parsed.value);
+      protocol.deliver(parsed.value);
     }),
     bus.subscribe(opts.versionChannel, (raw) => {
       const parsed = parseVersionMessage(raw);
@@ -195,7 +222,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     async publishChange(change) {
       const checked = checkChange(change);
       if (!checked.ok) throw new TypeError(`invalid change: ${checked.error}`);
-      await bus.publish(opts.changeChannel, JSON.stringify(checked.value));
+      const message = JSON.stringify(checked.value);
+      if (message.length > opts.maxChangeSize) throw new TypeError(`invalid change: ${message.length} characters of JSON, more than maxChangeSize (${opts.maxChangeSize})`);
+      await bus.publish(opts.changeChannel, message);
     },
     async publishVersion(version) {
       const checked = versionSchema.safeParse(version);

@@ -1,27 +1,13 @@
-// The wire, seen from the bridge: what may come in on the Redis channels and what goes out to
-// browsers. Everything published on Redis is parsed here once; the rest of the bridge only sees
-// typed values. The only importer of zod in the bridge.
+// The wire, seen from the bridge: what may come in on the Redis channels and from clients, and
+// what goes out to browsers. Everything inbound is parsed here once; the rest of the bridge only
+// sees typed values. Changes are checked by the browser client's own parser (src/messages.ts,
+// shared by the build), so the bridge forwards exactly what clients accept. The only importer of
+// zod in the bridge.
 import * as z from 'zod/mini';
+import { parseChange } from '../messages.js';
+import type { Change } from '../messages.js';
 
-/** The three things a backend model callback can report. */
-export const changeActionSchema = z.enum(['create', 'update', 'destroy']);
-
-/**
- * One record change, as published on the change channel and emitted to browsers.
- * Unknown keys are kept and forwarded, so a newer backend can add fields for newer clients.
- */
-export const changeSchema = z.looseObject({
-  resource: z.string().check(z.minLength(1)),
-  action: changeActionSchema,
-  id: z.union([z.string().check(z.minLength(1)), z.number()]),
-  obj: z.optional(z.unknown()),
-});
-
-/** A record change: `{ resource, action, id, obj? }`. */
-export type Change = z.infer<typeof changeSchema>;
-
-/** `'create' | 'update' | 'destroy'`. */
-export type ChangeAction = z.infer<typeof changeActionSchema>;
+export type { Change, ChangeAction } from '../messages.js';
 
 /** A deployed version: a non-empty string without surrounding blanks (e.g. a git sha). */
 export const versionSchema = z.string().check(z.trim(), z.minLength(1), z.maxLength(256));
@@ -36,20 +22,17 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string
  * parseChangeMessage('{"resource":"books","action":"create","id":1}') // { ok: true, value: {...} }
  */
 export function parseChangeMessage(raw: string): ParseResult<Change> {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  return checkChange(json);
+  if (typeof raw !== 'string') return { ok: false, error: 'not a string' };
+  const parsed = parseChange(raw);
+  return parsed.ok ? parsed : { ok: false, error: parsed.reason };
 }
 
 /** Validates a change given as a value (what `publishChange` receives). Never throws. */
 export function checkChange(value: unknown): ParseResult<Change> {
-  const result = changeSchema.safeParse(value);
-  if (result.success) return { ok: true, value: result.data };
-  return { ok: false, error: summarizeIssues(result.error.issues) };
+  // parseChange would decode a string; publishChange takes objects only.
+  if (typeof value !== 'object' || value === null) return { ok: false, error: 'expected an object' };
+  const parsed = parseChange(value);
+  return parsed.ok ? parsed : { ok: false, error: parsed.reason };
 }
 
 /**
@@ -76,4 +59,47 @@ function summarizeIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey
     .slice(0, 3)
     .map((issue) => (issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
     .join('; ');
+}
+
+/** Limits on what a client may ask for. */
+export interface SubscriptionLimits {
+  /** Longest resource or scope name, in characters. */
+  maxNameLength: number;
+}
+
+/** One subscription as a client asks for it. */
+export interface Subscription {
+  resource: string;
+  scope?: string;
+}
+
+/** The result of parsing a subscription; a refusal echoes the resource (and scope) when they are strings. */
+export type SubscriptionResult = { ok: true; value: Subscription } | { ok: false; error: string; resource?: string; scope?: string };
+
+/**
+ * Builds the parser of one subscription (`{ resource, scope? }`) sent by a client. It never
+ * throws; unknown keys are dropped.
+ */
+export function createSubscriptionParser({ maxNameLength }: SubscriptionLimits): (value: unknown) => SubscriptionResult {
+  const name = z.string().check(z.minLength(1), z.maxLength(maxNameLength));
+  const strict = z.object({ resource: name, scope: z.optional(name) });
+  const loose = z.object({ resource: z.string(), scope: z.optional(z.string()) });
+  return (value) => {
+    const result = strict.safeParse(value);
+    if (result.success) {
+      const { resource, scope } = result.data;
+      return { ok: true, value: scope === undefined ? { resource } : { resource, scope } };
+    }
+    const echo = loose.safeParse(value);
+    const where = echo.success ? { resource: echo.data.resource, ...(echo.data.scope === undefined ? {} : { scope: echo.data.scope }) } : {};
+    return { ok: false, error: summarizeIssues(result.error.issues), ...where };
+  };
+}
+
+/** The protocol key of the client's handshake `auth`: `{ v, subs }`, or `undefined` for a client that does not speak it. */
+export function readHandshakeList(auth: unknown): { subs: unknown[] } | undefined {
+  if (!auth || typeof auth !== 'object' || !Object.hasOwn(auth, 'lu')) return undefined;
+  const lu: unknown = (auth as Record<string, unknown>).lu;
+  const subs = lu && typeof lu === 'object' ? (lu as Record<string, unknown>).subs : undefined;
+  return { subs: Array.isArray(subs) ? subs : [] };
 }

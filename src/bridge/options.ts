@@ -1,7 +1,9 @@
 // The options of createBridge, their documentation and their defaults, in one place.
 import type { Server as HttpServer } from 'node:http';
+import type { AuthorizeHook } from './authorize.js';
 import type { BridgeLogger } from './logger.js';
 import { createConsoleLogger } from './logger.js';
+import type { RateLimit } from './rate-limit.js';
 
 /** Options of {@link createBridge}. Every one has a default; `{}` gives a working bridge. */
 export interface BridgeOptions {
@@ -94,6 +96,65 @@ export interface BridgeOptions {
    */
   adapterKey?: string;
   /**
+   * Unscoped resources that are private: a subscription to one needs the app's permission, and
+   * its changes never reach plain socket.io-clients. Every scoped subscription (`scope` set) is
+   * private anyway. Other resources are public: any connection may subscribe.
+   * @default []
+   */
+  privateResources?: readonly string[];
+  /**
+   * The app's authorisation endpoint for private subscriptions, as Pusher's `/pusher/auth`. The
+   * bridge POSTs JSON `{ socket_id, resource, scope }` (`scope` is `null` when unscoped) with the
+   * connection's `cookie` and `authorization` headers (or `Authorization: Bearer <auth.token>`
+   * when the client passed a token and no header). 2xx allows; 401/403 refuse (`forbidden`);
+   * anything else, a redirect or a timeout refuses as `unavailable`. It is asked on every
+   * connection (so every reconnect re-checks) and every live subscribe.
+   * @default undefined (no HTTP check)
+   */
+  authUrl?: string;
+  /**
+   * A check of private subscriptions in-process, e.g. `createTokenAuthorizer({ secret })` for
+   * tokens the app signed with `signToken`. Resolve `true` to allow; `false` refuses
+   * (`forbidden`); a throw or rejection refuses as `unavailable`. With `authUrl` as well, both
+   * must allow. With neither, every private subscription is refused (`forbidden`).
+   * @default undefined
+   */
+  authorize?: AuthorizeHook;
+  /**
+   * How long an `authUrl` request may take, in ms, before the subscription is refused as `unavailable`.
+   * @default 3000
+   */
+  authTimeoutMs?: number;
+  /**
+   * Largest message a client may send, in bytes (socket.io's `maxHttpBufferSize`); a larger
+   * one closes its connection. The client sends only its handshake and (un)subscribes.
+   * @default 100000
+   */
+  maxHttpBufferSize?: number;
+  /**
+   * How fast one connection may send events (subscribe, unsubscribe, anything): `burst` at
+   * once, then `perSecond`. Over it, a subscribe is refused as `rate-limited` and other events
+   * are dropped; a connection that goes on past 4 × `burst` refused events in a row is disconnected.
+   * @default { burst: 50, perSecond: 10 }
+   */
+  subscribeRate?: RateLimit;
+  /**
+   * Most subscriptions (rooms) one connection may hold, handshake list included; more are refused as `invalid`.
+   * @default 200
+   */
+  maxSubscriptions?: number;
+  /**
+   * Longest resource or scope name, in characters; longer ones are refused as `invalid`.
+   * @default 128
+   */
+  maxNameLength?: number;
+  /**
+   * Largest change message relayed, in characters of JSON; larger ones are dropped (and
+   * `publishChange` rejects them), so no browser is sent more than it should parse.
+   * @default 1000000
+   */
+  maxChangeSize?: number;
+  /**
    * Where the bridge logs (never throws, never crashes on a bad message or a Redis outage).
    * @default console with the prefix '[live-updates-bridge]'
    */
@@ -101,8 +162,8 @@ export interface BridgeOptions {
 }
 
 /** {@link BridgeOptions} with every default applied. */
-export type ResolvedBridgeOptions = Required<Omit<BridgeOptions, 'server' | 'redisUrl'>> &
-  Pick<BridgeOptions, 'server' | 'redisUrl'>;
+export type ResolvedBridgeOptions = Required<Omit<BridgeOptions, 'server' | 'redisUrl' | 'authUrl' | 'authorize'>> &
+  Pick<BridgeOptions, 'server' | 'redisUrl' | 'authUrl' | 'authorize'>;
 
 /** Default values of {@link BridgeOptions}. */
 export const bridgeDefaults = {
@@ -120,6 +181,13 @@ export const bridgeDefaults = {
   pingTimeout: 5_000,
   healthPath: '/healthz',
   adapterKey: 'socket.io',
+  privateResources: [],
+  authTimeoutMs: 3000,
+  maxHttpBufferSize: 100_000,
+  subscribeRate: { burst: 50, perSecond: 10 },
+  maxSubscriptions: 200,
+  maxNameLength: 128,
+  maxChangeSize: 1_000_000,
 } as const satisfies Partial<BridgeOptions>;
 
 /**
@@ -129,9 +197,9 @@ export const bridgeDefaults = {
 export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptions {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as BridgeOptions;
   const resolved: ResolvedBridgeOptions = { ...bridgeDefaults, logger: createConsoleLogger(), ...defined };
-  const { port, pingInterval, pingTimeout } = resolved;
+  const { port, pingInterval, pingTimeout, authTimeoutMs, maxHttpBufferSize, maxSubscriptions, maxNameLength, maxChangeSize } = resolved;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`invalid port: ${String(port)}`);
-  for (const [name, value] of Object.entries({ pingInterval, pingTimeout })) {
+  for (const [name, value] of Object.entries({ pingInterval, pingTimeout, authTimeoutMs, maxHttpBufferSize, maxSubscriptions, maxNameLength, maxChangeSize, ...prefix('subscribeRate.', resolved.subscribeRate) })) {
     if (!Number.isFinite(value) || value <= 0) throw new TypeError(`invalid ${name}: ${String(value)}`);
   }
   const names = ['changeChannel', 'changeEvent', 'versionKey', 'versionChannel', 'versionEvent', 'resyncEvent', 'path', 'adapterKey'] as const;
@@ -139,5 +207,13 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptio
     if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
   }
   if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
+  if (!Array.isArray(resolved.privateResources) || !resolved.privateResources.every((r) => typeof r === 'string' && r !== '')) throw new TypeError('privateResources must be an array of resource names');
+  if (resolved.authUrl !== undefined && !/^https?:\/\//.test(String(resolved.authUrl))) throw new TypeError('authUrl must be an http(s) URL');
+  if (resolved.authorize !== undefined && typeof resolved.authorize !== 'function') throw new TypeError('authorize must be a function');
   return resolved;
+}
+
+function prefix(name: string, value: RateLimit | undefined): Record<string, unknown> {
+  const { burst, perSecond } = value ?? ({} as Partial<RateLimit>);
+  return { [`${name}burst`]: burst, [`${name}perSecond`]: perSecond };
 }

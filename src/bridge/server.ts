@@ -1,4 +1,4 @@
-// The socket.io server: heartbeat, origin checks, and attaching to the http.Server.
+// The socket.io server: heartbeat, origin checks, message size cap, and attaching to the http.Server.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { ResolvedBridgeOptions } from './options.js';
@@ -9,7 +9,7 @@ import type { ResolvedBridgeOptions } from './options.js';
  * to leave do not reconnect to the same, closing process.
  */
 export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOptions, isAccepting: () => boolean): Server {
-  const { origins, path, pingInterval, pingTimeout } = options;
+  const { origins, path, pingInterval, pingTimeout, maxHttpBufferSize } = options;
   const allowAll = origins === '*';
   const allowed = new Set<string>(allowAll ? [] : origins);
   return new Server(httpServer, {
@@ -17,6 +17,7 @@ export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOp
     pingInterval,
     pingTimeout,
     serveClient: false,
+    maxHttpBufferSize,
     // CORS only guards long-polling; the WebSocket upgrade is checked in allowRequest below.
     cors: { origin: allowAll ? true : [...allowed], credentials: true },
     allowRequest: (req: IncomingMessage, callback: (err: string | null | undefined, success: boolean) => void) => {

@@ -1,0 +1,227 @@
+// The subscription protocol, bridge side: resources are rooms, and a connection is in a room
+// only once it asked for it and, for a private one, the app allowed it.
+// - Handshake: the client's `auth.lu.subs` list is authorised and joined in a middleware, before
+//   the connection is accepted, so a client that refetches on `connect` cannot miss a change.
+//   Refusals do not fail the connection; they go out in the `lu:hello` greeting.
+// - Live: `lu:subscribe` (acked `{ ok }` or `{ ok: false, code, message? }`), `lu:unsubscribe`.
+// - Legacy: a client without `auth.lu` (a plain socket.io-client) is put in LEGACY_ROOM and gets
+//   every public unscoped change, as the tutorials' servers did; never a scoped or private one.
+// Every inbound event goes through one token bucket per connection; a connection that keeps
+// flooding after it is refused is disconnected.
+import type { Server, Socket } from 'socket.io';
+import type { Authorizer, Decision, RefusalCode } from './authorize.js';
+import type { BridgeLogger } from './logger.js';
+import { describeError } from './logger.js';
+import { createSubscriptionParser, readHandshakeList } from './messages.js';
+import type { Change, Subscription } from './messages.js';
+import { createTokenBucket } from './rate-limit.js';
+import type { RateLimit, TokenBucket } from './rate-limit.js';
+import { LEGACY_ROOM, isResourceRoom, roomOf } from './rooms.js';
+
+/** Event names of the protocol (the client's `PROTOCOL` in src/subscriptions.ts). */
+export const PROTOCOL_EVENTS = { hello: 'lu:hello', subscribe: 'lu:subscribe', unsubscribe: 'lu:unsubscribe' } as const;
+
+/** A refused subscription, as `lu:hello` lists it. */
+export interface Refusal {
+  resource: string;
+  scope?: string;
+  code: RefusalCode;
+  message?: string;
+}
+
+/** What the protocol needs from the bridge's options. */
+export interface ProtocolOptions {
+  changeEvent: string;
+  authorizer: Authorizer;
+  isPrivate: (resource: string, scope: string | undefined) => boolean;
+  maxSubscriptions: number;
+  maxNameLength: number;
+  subscribeRate: RateLimit;
+  logger: BridgeLogger;
+}
+
+/** The protocol attached to one socket.io server. */
+export interface Protocol {
+  /** Emits a change to the local sockets allowed to see it. */
+  deliver(change: Change): void;
+}
+
+interface ConnectionState {
+  denied: Refusal[];
+  bucket: TokenBucket;
+  /** Events refused in a row; reset by the next accepted one. */
+  overflow: number;
+  /** The latest live subscribe per room still waiting for its authorisation. */
+  pending: Map<string, number>;
+  sequence: number;
+}
+
+/** How many authorisations one handshake runs at once (an app's auth endpoint is not a flood target). */
+const AUTH_CONCURRENCY = 8;
+
+type Ack = (reply: unknown) => void;
+const ackOf = (args: unknown[]): Ack => {
+  const last = args[args.length - 1];
+  return typeof last === 'function' ? (last as Ack) : () => undefined;
+};
+
+/** Wires the protocol onto `io`'s main namespace. */
+export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
+  const { authorizer, isPrivate, maxSubscriptions, subscribeRate, logger } = options;
+  const parse = createSubscriptionParser(options);
+  const states = new WeakMap<Socket, ConnectionState>();
+  const floodLimit = Math.max(20, subscribeRate.burst * 4);
+
+  const stateOf = (socket: Socket): ConnectionState => {
+    let state = states.get(socket);
+    if (!state) states.set(socket, (state = { denied: [], bucket: createTokenBucket(subscribeRate), overflow: 0, pending: new Map(), sequence: 0 }));
+    return state;
+  };
+
+  const authorise = (socket: Socket, { resource, scope }: Subscription): Promise<Decision> => {
+    const { lu: _protocol, ...auth } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    return authorizer({ socketId: socket.id, resource, scope, headers: socket.handshake.headers, auth }).catch((error: unknown): Decision => {
+      logger.error(`authoriser threw: ${describeError(error)}`);
+      return { ok: false, code: 'unavailable' };
+    });
+  };
+
+  const resourceRooms = (socket: Socket): string[] => [...socket.rooms].filter(isResourceRoom);
+
+  /**
+   * Makes the socket's rooms match the handshake list: leaves rooms not in it (a recovered
+   * connection comes back with its old rooms), authorises and joins the rest. Resolves with
+   * the refusals.
+   */
+  const applyList = async (socket: Socket, list: unknown[]): Promise<Refusal[]> => {
+    const denied: Refusal[] = [];
+    const wanted = new Map<string, Subscription>();
+    for (const entry of list) {
+      const parsed = parse(entry);
+      if (!parsed.ok) {
+        if (parsed.resource !== undefined) denied.push({ resource: parsed.resource, ...(parsed.scope === undefined ? {} : { scope: parsed.scope }), code: 'invalid', message: parsed.error });
+        continue;
+      }
+      const room = roomOf(parsed.value.resource, parsed.value.scope);
+      if (wanted.size >= maxSubscriptions && !wanted.has(room)) denied.push({ ...parsed.value, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` });
+      else wanted.set(room, parsed.value);
+    }
+    for (const room of resourceRooms(socket)) if (!wanted.has(room)) socket.leave(room);
+    const entries = [...wanted];
+    const decisions = await mapLimited(entries, AUTH_CONCURRENCY, ([, subscription]) => authorise(socket, subscription));
+    entries.forEach(([room, subscription], index) => {
+      const decision = decisions[index] as Decision;
+      if (decision.ok) socket.join(room);
+      else {
+        // A recovered connection keeps its rooms while they are re-checked; one now refused goes.
+        socket.leave(room);
+        denied.push({ ...subscription, code: decision.code, ...(decision.message ? { message: decision.message } : {}) });
+      }
+    });
+    return denied;
+  };
+
+  io.use((socket, next) => {
+    const state = stateOf(socket);
+    const list = readHandshakeList(socket.handshake.auth);
+    if (!list) {
+      socket.join(LEGACY_ROOM);
+      return next();
+    }
+    applyList(socket, list.subs).then(
+      (denied) => {
+        state.denied = denied;
+        next();
+      },
+      (error: unknown) => {
+        // Never fail a connection over subscriptions: it is accepted with none.
+        logger.error(`handshake subscriptions failed: ${describeError(error)}`);
+        next();
+      },
+    );
+  });
+
+  const onSubscribe = (socket: Socket, state: ConnectionState, payload: unknown, ack: Ack): void => {
+    const parsed = parse(payload);
+    if (!parsed.ok) return ack({ ok: false, code: 'invalid', message: parsed.error });
+    socket.leave(LEGACY_ROOM); // it speaks the protocol now: rooms only
+    const { resource, scope } = parsed.value;
+    const room = roomOf(resource, scope);
+    if (!socket.rooms.has(room) && resourceRooms(socket).length + state.pending.size >= maxSubscriptions) {
+      return ack({ ok: false, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` });
+    }
+    if (!isPrivate(resource, scope)) {
+      state.pending.delete(room);
+      socket.join(room);
+      return ack({ ok: true });
+    }
+    const ticket = ++state.sequence;
+    state.pending.set(room, ticket);
+    void authorise(socket, parsed.value).then((decision) => {
+      // An unsubscribe or a newer subscribe of the same room came meanwhile: that one decides.
+      if (state.pending.get(room) !== ticket) return ack({ ok: true, superseded: true });
+      state.pending.delete(room);
+      if (!socket.connected) return;
+      if (decision.ok) socket.join(room);
+      else socket.leave(room);
+      ack(decision);
+    });
+  };
+
+  const onUnsubscribe = (socket: Socket, state: ConnectionState, payload: unknown, ack: Ack): void => {
+    const parsed = parse(payload);
+    if (!parsed.ok) return ack({ ok: false, code: 'invalid', message: parsed.error });
+    const room = roomOf(parsed.value.resource, parsed.value.scope);
+    state.pending.delete(room);
+    socket.leave(room);
+    ack({ ok: true });
+  };
+
+  io.on('connection', (socket) => {
+    const state = stateOf(socket);
+    socket.use((packet, next) => {
+      if (state.bucket.take()) {
+        state.overflow = 0;
+        return next();
+      }
+      if (packet[0] === PROTOCOL_EVENTS.subscribe) ackOf(packet)({ ok: false, code: 'rate-limited', message: 'too many requests' });
+      if (++state.overflow > floodLimit && socket.connected) {
+        logger.warn(`disconnecting ${socket.id} (${socket.handshake.address}): kept flooding after ${floodLimit} refused events`);
+        socket.disconnect(true);
+      }
+    });
+    socket.on(PROTOCOL_EVENTS.subscribe, (payload: unknown, ...rest: unknown[]) => onSubscribe(socket, state, payload, ackOf(rest)));
+    socket.on(PROTOCOL_EVENTS.unsubscribe, (payload: unknown, ...rest: unknown[]) => onUnsubscribe(socket, state, payload, ackOf(rest)));
+
+    const greet = (denied: Refusal[]): void => {
+      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied });
+    };
+    const list = socket.recovered ? readHandshakeList(socket.handshake.auth) : undefined;
+    // Connection state recovery skips middlewares and restores the rooms: re-check them here.
+    if (list) applyList(socket, list.subs).then(greet, (error: unknown) => logger.error(`recovered subscriptions failed: ${describeError(error)}`));
+    else greet(state.denied);
+    state.denied = [];
+  });
+
+  return {
+    deliver(change) {
+      const { resource, scope } = change;
+      const rooms = scope !== undefined ? [roomOf(resource, scope)] : isPrivate(resource, undefined) ? [roomOf(resource)] : [LEGACY_ROOM, roomOf(resource)];
+      io.local.to(rooms).emit(options.changeEvent, change);
+    },
+  };
+}
+
+/** Runs `work` over `items`, at most `limit` at a time, keeping the order of results. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
