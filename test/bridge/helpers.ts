@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import net, { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { createBridge, createSilentLogger } from '../../src/bridge/index';
@@ -120,4 +120,30 @@ export function startClient(cleanups: Cleanups, url: string, options: LiveUpdate
     codes: () => errors.map((error) => `${error.code}:${error.resource}${error.scope === undefined ? '' : `#${error.scope}`}`),
     subscribe: (resource: string, scope?: string) => live.subscribe(resource, record, scope === undefined ? {} : { scope }),
   };
+}
+
+/**
+ * A TCP front for bridges (as a load balancer is): each new connection goes to `target`, so a
+ * client that reconnects after its bridge left lands on another process.
+ */
+export async function startSwitch(cleanups: Cleanups, target: number) {
+  const sockets = new Set<import('node:net').Socket>();
+  const state = { target };
+  const server = createNetServer((client) => {
+    const { connect } = net;
+    const upstream = connect(state.target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined).on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.add(() => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    server.close(() => resolve());
+  }));
+  return Object.assign(state, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 }
