@@ -274,7 +274,11 @@ async function sleepPage(page: Page, whileAsleep: () => void): Promise<number> {
 
 /** The page's own record of the wake: its first timer tick after the renderer resumed. */
 async function wakeOf(page: Page): Promise<{ at: number; slept: number }> {
-  await page.waitForFunction((ms) => (window as unknown as PageWindow).wakes.some((w) => w.slept >= ms), SLEEP_MS - 500, { polling: 50 });
+  await page
+    .waitForFunction((ms) => (window as unknown as PageWindow).wakes.some((w) => w.slept >= ms), SLEEP_MS - 500, { polling: 50, timeout: 10_000 })
+    .catch(() => {
+      throw new Error('the page never noticed the sleep: was its renderer really suspended?');
+    });
   return (await record(page)).wakes.find((w) => w.slept >= SLEEP_MS - 500)!;
 }
 
