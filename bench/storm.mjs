@@ -70,7 +70,7 @@ async function scenario({ mode, spreadMs, signal, clients, processes, api, log }
   }
 }
 
-export async function run({ log = console.log, clients = 1000, processes = 4, spreads = [1000, 5000, 8000] } = {}) {
+export async function run({ log = console.log, clients = 1000, processes = 4, spreads = [5000, 8000, 10000] } = {}) {
   const api = await startApi();
   const runs = [];
   try {
