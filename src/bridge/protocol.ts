@@ -207,7 +207,13 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     deliver(change) {
       const { resource, scope } = change;
       const rooms = scope !== undefined ? [roomOf(resource, scope)] : isPrivate(resource, undefined) ? [roomOf(resource)] : [LEGACY_ROOM, roomOf(resource)];
-      io.local.to(rooms).emit(options.changeEvent, change);
+      try {
+        io.local.to(rooms).emit(options.changeEvent, change);
+      } catch (error) {
+        // socket.io's encoder walks the payload recursively: a change nested tens of thousands
+        // deep overflows the stack. Drop that one change, keep serving.
+        logger.warn(`dropped a change of "${resource}" that could not be encoded: ${describeError(error)}`);
+      }
     },
   };
 }

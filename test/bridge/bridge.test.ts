@@ -24,11 +24,13 @@ describe('createBridge', () => {
 
   it('drops oversized and malformed messages from Redis, and relays the next good one', async () => {
     const redis = await startRedis(cleanups);
-    const bridge = await startBridge(cleanups, { redisUrl: redis.url, maxChangeSize: 200 });
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url, maxChangeSize: 200_000 });
     const client = startClient(cleanups, bridge.url);
     client.subscribe('books');
     await until(() => client.live.state === 'connected');
-    await redis.publish('rt-change', JSON.stringify({ resource: 'books', action: 'create', id: 1, obj: 'x'.repeat(300) }));
+    await redis.publish('rt-change', JSON.stringify({ resource: 'books', action: 'create', id: 1, obj: 'x'.repeat(300_000) }));
+    const depth = 50_000; // valid JSON under the size cap, but deeper than socket.io's recursive encoder can go
+    await redis.publish('rt-change', `{"resource":"books","action":"create","id":3,"obj":${'['.repeat(depth)}${']'.repeat(depth)}}`);
     await redis.publish('rt-change', '{"resource":"books"');
     await redis.publish('rt-change', JSON.stringify({ resource: 'books', action: 'create', id: 2 }));
     await until(() => client.changes.length === 1);
