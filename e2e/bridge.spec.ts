@@ -56,8 +56,8 @@ async function booksApp(): Promise<BooksApp> {
   return app;
 }
 
-function client(name: string, url: string): RecordingClient {
-  const made = recordingClient(name, url);
+async function client(name: string, url: string): Promise<RecordingClient> {
+  const made = await recordingClient(name, url);
   clients.push(made);
   return made;
 }
@@ -135,7 +135,7 @@ test('garbage on the Redis channels and from emitters breaks nothing; a valid ch
   page.on('pageerror', (error) => pageErrors.push(error.message));
   await page.goto(demo.url);
   await expect(page.locator('#badge')).toHaveText('live');
-  const node = client('node', bridge.url);
+  const node = await client('node', bridge.url);
   await node.connected();
 
   const deep = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
@@ -218,7 +218,7 @@ test('two bridge processes on one Redis deliver each change exactly once to clie
   const a = await bridgeProcess();
   const b = await bridgeProcess();
   await subscribers('rt-change', 2);
-  const nodes = [client('a1', a.url), client('a2', a.url), client('b1', b.url), client('b2', b.url)];
+  const nodes = await Promise.all([client('a1', a.url), client('a2', a.url), client('b1', b.url), client('b2', b.url)]);
   await Promise.all(nodes.map((n) => n.connected()));
   // One Chromium page per process too.
   const app = await booksApp();
@@ -253,7 +253,7 @@ test('an @socket.io/redis-emitter emit (default key) reaches clients of both bri
   const b = await bridgeProcess();
   await subscribers('rt-change', 2);
   await adapters(2);
-  const nodes = [client('a', a.url), client('b', b.url)];
+  const nodes = await Promise.all([client('a', a.url), client('b', b.url)]);
   await Promise.all(nodes.map((n) => n.connected()));
 
   const emitter = new Emitter(redis.client); // key 'socket.io', the bridge's default adapterKey
