@@ -3,6 +3,7 @@ import { defineConfig } from '@playwright/test';
 // Debian's Chromium (Playwright cannot download its own here), headless, as root.
 export default defineConfig({
   testDir: 'e2e',
+  globalSetup: './e2e/global-setup.ts',
   // Tests suspend the browser's renderer and measure a 1 s bound: keep the machine quiet.
   workers: 1,
   fullyParallel: false,
