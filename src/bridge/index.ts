@@ -113,6 +113,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     maxSubscriptions: opts.maxSubscriptions,
     maxNameLength: opts.maxNameLength,
     subscribeRate: opts.subscribeRate,
+    // authUrl requests time out after authTimeoutMs each; a list waits for a few rounds at most.
+    handshakeTimeoutMs: opts.authTimeoutMs * 2,
     logger,
   });
 

@@ -121,7 +121,9 @@ export interface BridgeOptions {
    */
   authorize?: AuthorizeHook;
   /**
-   * How long an `authUrl` request may take, in ms, before the subscription is refused as `unavailable`.
+   * How long an `authUrl` request may take, in ms, before the subscription is refused as
+   * `unavailable`. A connection's whole handshake list is given twice this, so a slow auth
+   * service delays a connection by at most `2 × authTimeoutMs`.
    * @default 3000
    */
   authTimeoutMs?: number;

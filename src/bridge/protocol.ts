@@ -37,6 +37,8 @@ export interface ProtocolOptions {
   maxSubscriptions: number;
   maxNameLength: number;
   subscribeRate: RateLimit;
+  /** How long the authorisation of a whole handshake list may take. */
+  handshakeTimeoutMs: number;
   logger: BridgeLogger;
 }
 
@@ -67,7 +69,7 @@ const ackOf = (args: unknown[]): Ack => {
 
 /** Wires the protocol onto `io`'s main namespace. */
 export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
-  const { authorizer, isPrivate, maxSubscriptions, subscribeRate, logger } = options;
+  const { authorizer, isPrivate, maxSubscriptions, subscribeRate, handshakeTimeoutMs, logger } = options;
   const parse = createSubscriptionParser(options);
   const states = new WeakMap<Socket, ConnectionState>();
   const floodLimit = Math.max(20, subscribeRate.burst * 4);
@@ -108,7 +110,23 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     }
     for (const room of resourceRooms(socket)) if (!wanted.has(room)) socket.leave(room);
     const entries = [...wanted];
-    const decisions = await mapLimited(entries, AUTH_CONCURRENCY, ([, subscription]) => authorise(socket, subscription));
+    // One deadline for the whole list, so a slow auth service cannot hold a long list's
+    // handshake past the client's connect timeout: what is not decided by then is 'unavailable'.
+    const late: Decision = { ok: false, code: 'unavailable', message: 'authorisation timed out' };
+    let expired = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<Decision>((resolve) => {
+      timer = setTimeout(() => {
+        expired = true;
+        resolve(late);
+      }, handshakeTimeoutMs);
+    });
+    // Public subscriptions need no one's permission: they never wait behind private ones.
+    const decisions = await mapLimited(entries, AUTH_CONCURRENCY, ([, subscription]) => {
+      if (!isPrivate(subscription.resource, subscription.scope)) return Promise.resolve<Decision>({ ok: true });
+      return expired ? Promise.resolve(late) : Promise.race([authorise(socket, subscription), deadline]);
+    });
+    clearTimeout(timer);
     entries.forEach(([room, subscription], index) => {
       const decision = decisions[index] as Decision;
       if (decision.ok) socket.join(room);

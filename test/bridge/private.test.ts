@@ -130,6 +130,20 @@ describe('authUrl', () => {
     expect(client.errors[1]).toMatchObject({ code: 'subscribe-failed', scope: 'user:2' });
   });
 
+  it('accepts the connection of a long private list even when the auth service hangs, refusing the undecided as unavailable', async () => {
+    const app = await startAuthApp(cleanups, {});
+    app.delayMs = 60_000; // never answers in time
+    const bridge = await startBridge(cleanups, { authUrl: app.url, authTimeoutMs: 100 });
+    const client = startClient(cleanups, bridge.url);
+    for (let user = 0; user < 40; user++) client.subscribe('orders', `user:${user}`); // five rounds of eight requests
+    client.subscribe('books');
+    await until(() => client.errors.length === 40);
+    expect(client.codes().filter((code) => code.startsWith('subscribe-failed:orders#user:'))).toHaveLength(40); // and books was not held up
+    await bridge.publishChange({ resource: 'books', action: 'create', id: 1 });
+    await until(() => client.changes.length === 1);
+    expect(client.live.state).toBe('connected');
+  });
+
   it('asks again on every reconnect, with the token the auth callback returns then', async () => {
     const app = await startAuthApp(cleanups, { fresh: ['orders#user:42'] });
     const bridge = await startBridge(cleanups, { authUrl: app.url });

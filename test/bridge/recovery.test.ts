@@ -26,6 +26,7 @@ describe('a recovered connection', () => {
       maxSubscriptions: 10,
       maxNameLength: 50,
       subscribeRate: { burst: 10, perSecond: 10 },
+      handshakeTimeoutMs: 1000,
       logger,
     });
     let subs: unknown[] = [{ resource: 'orders', scope: 'user:42' }, { resource: 'books' }];
