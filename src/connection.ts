@@ -241,7 +241,12 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
       // The old socket may still look open while the network is gone: drop it now, so the gap is
       // known and the reconnection (and the refetch) happens as soon as the network is back.
       if (socket.connected) reconnectNow('offline');
-      else setState('offline', gap ?? 'offline', {});
+      else {
+        // engine.io-client closes its transport on `offline` itself, just before this runs, so
+        // socket.io reports a plain "transport close": the network going away is the real cause.
+        gap = 'offline';
+        setState('offline', 'offline', {});
+      }
       return;
     }
     if (which === 'online') offline = false;

@@ -151,6 +151,22 @@ describe('createLiveUpdates against a real socket.io server', () => {
     expect(states).toContain('offline:offline');
   });
 
+  it('counts a transport that closed just before the offline event as an offline gap', async () => {
+    // engine.io-client closes its transport on `offline` itself, before our listener runs.
+    const { server, live, signals } = await setup();
+    const refetches: string[] = [];
+    live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
+    await connected(live);
+    const dropped = new Promise((resolve) => live.onStateChange((state) => state === 'reconnecting' && resolve(state)));
+    server.io.sockets.sockets.forEach((socket) => socket.conn.close());
+    await dropped;
+    signals.fire('offline');
+    expect(live.status).toMatchObject({ state: 'offline', reason: 'offline' });
+    signals.fire('online');
+    await until(() => refetches.length === 1);
+    expect(refetches).toEqual(['offline']);
+  });
+
   it('keeps a healthy link on wake, tab show, resume and restore', async () => {
     const server = await startServer();
     cleanups.push(server.close);
