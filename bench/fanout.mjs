@@ -25,10 +25,6 @@ async function measure({ workers, expected, send }) {
 
 export async function run({ log = console.log, redisUrl, clients = 100, messages = 2000, rounds = 3, chunk = 100 } = {}) {
   const host = forkWorker(path.join(root, 'bench/fanout-bridge.mjs'), [redisUrl]);
-  await new Promise((resolve, reject) => {
-    host.child.once('message', resolve);
-    host.child.once('exit', () => reject(new Error('fan-out bridge exited')));
-  });
   const port = await host.request({ type: 'port' });
   const workers = [forkWorker(path.join(root, 'bench/fanout-worker.mjs')), forkWorker(path.join(root, 'bench/fanout-worker.mjs'))];
   const publisher = createClient({ url: redisUrl });

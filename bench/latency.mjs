@@ -3,8 +3,9 @@
 // bridge. Alternating blocks, one client connected at a time, paced publishes, one clock.
 import { createClient } from 'redis';
 import { io } from 'socket.io-client';
-import { createLiveUpdates } from '../dist/index.js';
-import { freePort, percentile, row, sleep, startBridgeCli, until, wallNow } from './lib/util.mjs';
+import { freePort, percentile, row, sleep, startBridgeCli, until, wallNow, distUrl } from './lib/util.mjs';
+
+const { createLiveUpdates } = await import(distUrl('index.js'));
 
 function connectOurs(url, onSeq) {
   const live = createLiveUpdates({ url, socketOptions: { transports: ['websocket'] }, environment: { signals: () => () => {} } });
@@ -43,7 +44,7 @@ async function block({ connect, url, publisher, count, warmup, intervalMs, seqBa
   }
 }
 
-export async function run({ log = console.log, redisUrl, blocks = 4, perBlock = 250, warmup = 20, intervalMs = 3 } = {}) {
+export async function run({ log = console.log, redisUrl, blocks = 6, perBlock = 300, warmup = 20, intervalMs = 3 } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const bridge = await startBridgeCli(['--port', String(port), '--redis', redisUrl]);

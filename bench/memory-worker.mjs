@@ -2,8 +2,9 @@
 // subscription, and whether heap and listener counts return to where they were after 100,000
 // subscribe/unsubscribe cycles and 100 reconnects.
 import { io } from 'socket.io-client';
-import { createLiveUpdates } from '../dist/index.js';
-import { serveRequests, sleep, until } from './lib/util.mjs';
+import { serveRequests, sleep, until, distUrl } from './lib/util.mjs';
+
+const { createLiveUpdates } = await import(distUrl('index.js'));
 
 const heap = async () => {
   for (let i = 0; i < 3; i++) {
@@ -66,7 +67,7 @@ async function reconnect(socket, n, isBack) {
   return done;
 }
 
-async function leakCheck(url, { cycles, reconnects }) {
+async function leakCheck(url, { cycles, reconnects, settleMs }) {
   const socket = await connect(url);
   let refetches = 0;
   const live = createLiveUpdates({ socket, refetchSpreadMs: 10, environment: { signals: () => () => {} } });
@@ -82,7 +83,8 @@ async function leakCheck(url, { cycles, reconnects }) {
   const listenersBefore = listenerCount(socket);
   for (let i = 0; i < cycles; i++) live.subscribe(`res-${i % 1000}`, () => {}, { refetch: () => {} })();
   const done = await reconnect(socket, reconnects, isBack);
-  await sleep(100);
+  // Let in-flight work finish first: subscription acks wait up to 10 s for a bridge's answer.
+  await sleep(settleMs);
   const heapAfter = await heap();
   const listenersAfter = listenerCount(socket);
   live.close();
@@ -99,7 +101,7 @@ async function leakCheck(url, { cycles, reconnects }) {
   await reconnect(plain, 20, plainBack);
   const plainBefore = await heap();
   await reconnect(plain, reconnects, plainBack);
-  await sleep(100);
+  await sleep(settleMs);
   const plainAfter = await heap();
   plain.disconnect();
   return { cycles, reconnects: done, refetches, heapBefore, heapAfter, listenersBefore, listenersAfter, plainGrowth: plainAfter - plainBefore };
@@ -107,5 +109,5 @@ async function leakCheck(url, { cycles, reconnects }) {
 
 serveRequests({
   perSubscription: ({ url, n }) => perSubscription(url, n),
-  leakCheck: ({ url, cycles, reconnects }) => leakCheck(url, { cycles, reconnects }),
+  leakCheck: ({ url, cycles, reconnects, settleMs }) => leakCheck(url, { cycles, reconnects, settleMs }),
 });

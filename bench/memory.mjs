@@ -9,7 +9,7 @@ import { forkWorker, freePort, root, row, startBridgeCli } from './lib/util.mjs'
 
 const HEAP_TOLERANCE = 256 * 1024;
 
-export async function run({ log = console.log, sizes = [1_000, 10_000, 100_000], cycles = 100_000, reconnects = 100 } = {}) {
+export async function run({ log = console.log, sizes = [1_000, 10_000, 100_000], cycles = 100_000, reconnects = 100, settleMs = 11_000 } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const bridge = await startBridgeCli(['--port', String(port)]);
@@ -17,7 +17,7 @@ export async function run({ log = console.log, sizes = [1_000, 10_000, 100_000],
   try {
     const perSub = [];
     for (const n of sizes) perSub.push(await worker.request({ type: 'perSubscription', url, n }, 120_000));
-    const leak = await worker.request({ type: 'leakCheck', url, cycles, reconnects }, 180_000);
+    const leak = await worker.request({ type: 'leakCheck', url, cycles, reconnects, settleMs }, 180_000);
     for (const p of perSub) log(`  memory: ${p.n} subscriptions: ours ${Math.round(p.ours)} B each (${Math.round(p.oursNoRefetch)} B without a refetch), raw socket.on ${Math.round(p.raw)} B each`);
     const growth = leak.heapAfter - leak.heapBefore;
     log(`  memory: after ${leak.cycles} subscribe/unsubscribe cycles and ${leak.reconnects} reconnects (${leak.refetches} refetches): heap ${leak.heapBefore} → ${leak.heapAfter} B (${growth >= 0 ? '+' : ''}${growth}), listeners ${leak.listenersBefore} → ${leak.listenersAfter}; a plain socket.io-client grows ${leak.plainGrowth} B over the same reconnects`);

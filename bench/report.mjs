@@ -25,7 +25,7 @@ export function markdownTable(rows) {
 export function machine() {
   let chromium = 'unknown';
   try {
-    chromium = execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    chromium = execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {}
   let redis = 'unknown';
   try {

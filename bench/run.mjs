@@ -2,7 +2,7 @@
 // same run on the same machine. Runs the metrics one after another (never in parallel: they would
 // disturb each other), prints the table, and writes bench/results/{latest.json, details.json,
 // restart-storm.svg, README-snippet.md}. `node bench/run.mjs storm wake` runs only those.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root, startRedis } from './lib/util.mjs';
 import { machine, markdownTable, stormSummary, stormSvg, table } from './report.mjs';
@@ -28,6 +28,13 @@ const withDeadline = (promise, ms, name) => {
   return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} took longer than ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 };
 
+// Snapshot the build: other work in this tree may rebuild dist/ while the benchmarks run.
+const snapshot = path.join(root, 'bench/.dist');
+if (!existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
+rmSync(snapshot, { recursive: true, force: true });
+cpSync(path.join(root, 'dist'), snapshot, { recursive: true });
+process.env.LU_BENCH_DIST = snapshot;
+
 const started = Date.now();
 const rows = [];
 const details = {};
@@ -44,7 +51,7 @@ try {
       details[name] = result.detail;
     } catch (error) {
       console.log(`[bench] ${name} FAILED: ${error.stack ?? error}`);
-      rows.push({ name: `${name}: failed (${String(error.message ?? error).slice(0, 120)})`, ours: null, baseline: null, ratio: null, unit: '', goal: 'runs', met: false });
+      rows.push({ name: `${name}: failed (${String(error.message ?? error).split('\n')[0].slice(0, 120)})`, ours: null, baseline: null, ratio: null, unit: '', goal: 'runs', met: false });
     }
     console.log(`[bench] ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }

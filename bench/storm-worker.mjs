@@ -2,8 +2,9 @@
 // socket.io-clients, each refetching a resource from the app API after every reconnect.
 // Driven by bench/storm.mjs over IPC.
 import { io } from 'socket.io-client';
-import { createLiveUpdates } from '../dist/index.js';
-import { serveRequests, wallNow } from './lib/util.mjs';
+import { serveRequests, wallNow, distUrl } from './lib/util.mjs';
+
+const { createLiveUpdates } = await import(distUrl('index.js'));
 
 const clients = [];
 let fresh = []; // per client: wall time of the last completed refetch

@@ -4,9 +4,10 @@
 // (on reconnect) starts once socket.io's heartbeat gives up (the bridge's defaults: pingInterval
 // 10 s + pingTimeout 5 s) and it has reconnected. Both over websocket-only transports.
 import { io } from 'socket.io-client';
-import { createLiveUpdates } from '../dist/index.js';
 import { startBlackholeProxy } from './lib/blackhole-proxy.mjs';
-import { freePort, median, row, sleep, startBridgeCli, until, wallNow } from './lib/util.mjs';
+import { freePort, median, row, sleep, startBridgeCli, until, wallNow, distUrl } from './lib/util.mjs';
+
+const { createLiveUpdates } = await import(distUrl('index.js'));
 
 const BASELINE_CAP_MS = 60_000;
 

@@ -2,11 +2,16 @@
 // statistics and bounded waits. Every wait here has a deadline; nothing loops unbounded.
 import { spawn, fork } from 'node:child_process';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const dist = (file) => path.join(root, 'dist', file);
+/**
+ * The build under test. bench/run.mjs snapshots dist/ into bench/.dist and points LU_BENCH_DIST at
+ * it (inherited by every child process), so a rebuild elsewhere in the tree mid-run changes nothing.
+ */
+export const dist = (file) => path.join(process.env.LU_BENCH_DIST ?? path.join(root, 'dist'), file);
+export const distUrl = (file) => pathToFileURL(dist(file)).href;
 
 /** Milliseconds on a clock shared by every process of this machine (epoch based, sub-ms). */
 export const wallNow = () => performance.timeOrigin + performance.now();
@@ -104,7 +109,14 @@ export function forkWorker(modulePath, args = [], execArgv = []) {
   const child = fork(modulePath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   let nextId = 1;
   const pending = new Map();
+  let markReady;
+  const ready = new Promise((resolve, reject) => {
+    markReady = resolve;
+    child.once('exit', (code) => reject(new Error(`worker ${modulePath} exited (${code}) before it was ready`)));
+  });
+  ready.catch(() => {});
   child.on('message', (message) => {
+    if (message?.ready) return markReady();
     const entry = pending.get(message?.id);
     if (!entry) return;
     pending.delete(message.id);
@@ -118,7 +130,10 @@ export function forkWorker(modulePath, args = [], execArgv = []) {
   });
   return {
     child,
-    request(message, timeoutMs = 60_000) {
+    /** Resolves once the worker listens for requests (a message sent earlier could be lost). */
+    ready,
+    async request(message, timeoutMs = 60_000) {
+      await ready;
       const id = nextId++;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -146,6 +161,7 @@ export function serveRequests(handlers) {
   });
   process.on('SIGTERM', () => process.exit(0));
   process.on('disconnect', () => process.exit(0));
+  process.send({ ready: true });
 }
 
 export function percentile(values, p) {
