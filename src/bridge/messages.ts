@@ -6,6 +6,7 @@
 import * as z from 'zod/mini';
 import { parseChange } from '../messages.js';
 import type { Change } from '../messages.js';
+import { PROTOCOL } from '../subscriptions.js';
 
 export type { Change, ChangeAction } from '../messages.js';
 
@@ -98,8 +99,8 @@ export function createSubscriptionParser({ maxNameLength }: SubscriptionLimits):
 
 /** The protocol key of the client's handshake `auth`: `{ v, subs }`, or `undefined` for a client that does not speak it. */
 export function readHandshakeList(auth: unknown): { subs: unknown[] } | undefined {
-  if (!auth || typeof auth !== 'object' || !Object.hasOwn(auth, 'lu')) return undefined;
-  const lu: unknown = (auth as Record<string, unknown>).lu;
+  if (!auth || typeof auth !== 'object' || !Object.hasOwn(auth, PROTOCOL.authKey)) return undefined;
+  const lu: unknown = (auth as Record<string, unknown>)[PROTOCOL.authKey];
   const subs = lu && typeof lu === 'object' ? (lu as Record<string, unknown>).subs : undefined;
   return { subs: Array.isArray(subs) ? subs : [] };
 }

@@ -9,6 +9,7 @@
 // Every inbound event goes through one token bucket per connection; a connection that keeps
 // flooding after it is refused is disconnected.
 import type { Server, Socket } from 'socket.io';
+import { PROTOCOL } from '../subscriptions.js';
 import type { Authorizer, Decision, RefusalCode } from './authorize.js';
 import type { BridgeLogger } from './logger.js';
 import { describeError } from './logger.js';
@@ -18,8 +19,8 @@ import { createTokenBucket } from './rate-limit.js';
 import type { RateLimit, TokenBucket } from './rate-limit.js';
 import { LEGACY_ROOM, isResourceRoom, roomOf } from './rooms.js';
 
-/** Event names of the protocol (the client's `PROTOCOL` in src/subscriptions.ts). */
-export const PROTOCOL_EVENTS = { hello: 'lu:hello', subscribe: 'lu:subscribe', unsubscribe: 'lu:unsubscribe' } as const;
+/** Event names of the protocol, taken from the client (src/subscriptions.ts) so the two cannot drift apart. */
+export const PROTOCOL_EVENTS = { hello: PROTOCOL.hello, subscribe: PROTOCOL.subscribe, unsubscribe: PROTOCOL.unsubscribe } as const;
 
 /** A refused subscription, as `lu:hello` lists it. */
 export interface Refusal {
@@ -81,7 +82,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
   };
 
   const authorise = (socket: Socket, { resource, scope }: Subscription): Promise<Decision> => {
-    const { lu: _protocol, ...auth } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const { [PROTOCOL.authKey]: _protocol, ...auth } = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     return authorizer({ socketId: socket.id, resource, scope, headers: socket.handshake.headers, auth }).catch((error: unknown): Decision => {
       logger.error(`authoriser threw: ${describeError(error)}`);
       return { ok: false, code: 'unavailable' };
