@@ -106,6 +106,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     io.adapter(redisBus.createAdapter(opts.adapterKey));
   }
 
+  if (opts.authUrl && opts.origins === '*') {
+    logger.warn('authUrl is set and origins is "*": a page on any site can open a connection that carries its visitors\' cookies; set origins to your app\'s origins');
+  }
   const protocol = attachProtocol(io, {
     changeEvent: opts.changeEvent,
     authorizer: createAuthorizer(opts),

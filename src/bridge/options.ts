@@ -31,7 +31,11 @@ export interface BridgeOptions {
    */
   redisUrl?: string;
   /**
-   * Redis channel carrying record changes (JSON `{resource, action, id, obj?}`).
+   * Redis channel carrying record changes: JSON `{ resource, action, id, obj?, scope? }`. A
+   * change without `scope` goes to every client subscribed to the resource (and to plain
+   * socket.io-clients, unless the resource is in `privateResources`); a change with `scope`
+   * (e.g. `"user:42"`, `"account:7"`) goes only to clients subscribed to that resource with that
+   * scope, which the app authorised. Example: `PUBLISH rt-change '{"resource":"orders","action":"create","id":9,"scope":"user:42"}'`.
    * @default 'rt-change'
    */
   changeChannel?: string;
@@ -91,7 +95,9 @@ export interface BridgeOptions {
   healthPath?: string | false;
   /**
    * Channel prefix of the socket.io Redis adapter; must equal the `key` of any
-   * `@socket.io/redis-emitter` that backends use.
+   * `@socket.io/redis-emitter` that backends use. An emitter's `emit` reaches every socket,
+   * past the bridge's rooms: for a private or scoped change, emit to its room
+   * (`emitter.to(roomOf(resource, scope)).emit(...)`) or publish on `changeChannel` instead.
    * @default 'socket.io'
    */
   adapterKey?: string;
@@ -108,7 +114,9 @@ export interface BridgeOptions {
    * connection's `cookie` and `authorization` headers (or `Authorization: Bearer <auth.token>`
    * when the client passed a token and no header). 2xx allows; 401/403 refuse (`forbidden`);
    * anything else, a redirect or a timeout refuses as `unavailable`. It is asked on every
-   * connection (so every reconnect re-checks) and every live subscribe.
+   * connection (so every reconnect re-checks) and every live subscribe. When it relies on
+   * cookies, set `origins`: with `'*'` any site's page could subscribe with its visitors'
+   * cookies (the bridge warns at start).
    * @default undefined (no HTTP check)
    */
   authUrl?: string;

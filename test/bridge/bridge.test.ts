@@ -66,6 +66,14 @@ describe('createBridge', () => {
     await expect(fetch(`${bridge.url}/healthz`)).rejects.toThrow();
   });
 
+  it('warns at start when cookie-forwarding authUrl meets origins "*"', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, error: () => undefined, warn: (message: string) => warnings.push(message) };
+    await startBridge(cleanups, { authUrl: 'http://127.0.0.1:1/auth', logger });
+    await startBridge(cleanups, { authUrl: 'http://127.0.0.1:1/auth', origins: ['https://app.example'], logger });
+    expect(warnings.filter((message) => message.includes('origins'))).toHaveLength(1);
+  });
+
   it('greets every connection, plain ones included', async () => {
     const bridge = await startBridge(cleanups);
     const socket = connect(bridge.url, { transports: ['websocket'], forceNew: true });
