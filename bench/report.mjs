@@ -80,13 +80,16 @@ ${parts.join('\n')}
 
 /** The storm runs as a markdown table, and the smallest tried spread that meets the ≤ 1/5 goal. */
 export function stormSummary(storm) {
-  const base = storm.runs.find((r) => r.signal === 'SIGTERM' && r.mode === 'plain');
   const lines = ['| restart | clients | refetchSpreadMs | peak / 100 ms | peak vs plain | last client fresh | requests |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of storm.runs) {
     const ref = storm.runs.find((p) => p.signal === r.signal && p.mode === 'plain');
     lines.push(`| ${r.signal} | ${r.mode === 'ours' ? 'live-updates' : 'plain socket.io-client'} | ${r.spreadMs ?? '—'} | ${r.peak} | ${(r.peak / ref.peak).toFixed(2)} | ${r.lastFreshMs} ms | ${r.requests} |`);
   }
-  const candidates = storm.runs.filter((r) => r.signal === 'SIGTERM' && r.mode === 'ours').sort((a, b) => a.spreadMs - b.spreadMs);
-  const smallest = candidates.find((r) => r.peak <= base.peak / 5);
-  return { markdown: lines.join('\n'), smallestMeeting: smallest ? smallest.spreadMs : null, basePeak: base.peak };
+  const smallestMeeting = {};
+  for (const signal of ['SIGTERM', 'SIGKILL']) {
+    const plain = storm.runs.find((r) => r.signal === signal && r.mode === 'plain');
+    const candidates = storm.runs.filter((r) => r.signal === signal && r.mode === 'ours').sort((a, b) => a.spreadMs - b.spreadMs);
+    smallestMeeting[signal] = { basePeak: plain.peak, spreadMs: candidates.find((r) => r.peak <= plain.peak / 5)?.spreadMs ?? null };
+  }
+  return { markdown: lines.join('\n'), smallestMeeting };
 }

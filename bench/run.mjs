@@ -18,7 +18,7 @@ const METRICS = {
 };
 const NEEDS_REDIS = new Set(['latency', 'fanout']);
 /** Each metric's own deadline: the whole run stays under 10 minutes even when one hangs. */
-const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 180_000 };
+const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 300_000 };
 
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(METRICS);
 for (const name of selected) if (!METRICS[name]) throw new Error(`unknown metric "${name}"; one of ${Object.keys(METRICS).join(', ')}`);
@@ -71,8 +71,26 @@ if (details.storm) {
   writeFileSync(path.join(resultsDir, 'restart-storm.svg'), stormSvg(details.storm));
   const summary = stormSummary(details.storm);
   snippet.push('', '![Restart storm: refetches per 100 ms, live-updates vs plain socket.io-client](bench/results/restart-storm.svg)', '', summary.markdown, '');
-  snippet.push(summary.smallestMeeting === null ? `No tried refetchSpreadMs kept the SIGTERM peak at or under 1/5 of plain socket.io-client's (${summary.basePeak}/100 ms).` : `Smallest tried refetchSpreadMs with a SIGTERM peak at or under 1/5 of plain socket.io-client's (${summary.basePeak}/100 ms): ${summary.smallestMeeting} ms.`);
+  for (const [signal, { basePeak, spreadMs }] of Object.entries(summary.smallestMeeting)) {
+    snippet.push(`- ${signal}: ${spreadMs === null ? 'no tried refetchSpreadMs kept' : `the smallest tried refetchSpreadMs that keeps`} the peak at or under 1/5 of plain socket.io-client's (${basePeak}/100 ms)${spreadMs === null ? '' : `: ${spreadMs} ms`}.`);
+  }
 }
+const notes = [];
+const parts = details.size?.parts;
+if (parts) {
+  const kb = (b) => `${(b / 1024).toFixed(1)} KiB`;
+  notes.push(`- Bundle: the script tag is ${kb(details.size.overGzip)} gzip over socket.io.min.js. Marginal gzip cost of each part (script tag rebuilt without it): zod/mini ${kb(parts.gzip.zod)}, our code ${kb(parts.gzip.ours)}, mitt ${kb(parts.gzip.mitt)}; socket.io-client itself is ${kb(parts.gzip.socketIoClientAsWeBundleIt)} through our rollup (socket.io.min.js: ${kb(details.size.baseline.gzip)}).`);
+}
+const routed = details.throughput?.batched?.routed;
+if (routed?.length) {
+  const med = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  notes.push(`- Routing: a hand-written Map router on the raw socket ran ${Math.round(med(routed) / 1000)}k changes/s against the raw handler's ${Math.round(med(details.throughput.batched.raw) / 1000)}k, so the fan-out to subscribers is not what costs; per-change validation and isolation are. Over a real websocket Chromium's per-frame cost dominates both.`);
+}
+if (details.memory?.leak) {
+  const l = details.memory.leak;
+  notes.push(`- Memory: heap ${l.heapBefore} → ${l.heapAfter} B after ${l.cycles} subscribe/unsubscribe cycles and ${l.reconnects} reconnects (a plain socket.io-client: ${l.plainGrowth >= 0 ? '+' : ''}${l.plainGrowth} B over the same reconnects); listeners ${l.listenersBefore} → ${l.listenersAfter}.`);
+}
+if (notes.length) snippet.push('', ...notes);
 const unmet = rows.filter((r) => r.met === false);
 snippet.push('', unmet.length === 0 ? 'Every goal was met.' : `Goals not met: ${unmet.map((r) => `${r.name} (ratio ${r.ratio ?? '—'}, goal ${r.goal})`).join('; ')}.`);
 writeFileSync(path.join(resultsDir, 'README-snippet.md'), `${snippet.join('\n')}\n`);

@@ -70,15 +70,15 @@ async function scenario({ mode, spreadMs, signal, clients, processes, api, log }
   }
 }
 
-export async function run({ log = console.log, clients = 1000, processes = 4, spreads = [5000, 8000, 10000] } = {}) {
+export async function run({ log = console.log, clients = 1000, processes = 4, spreads = [5000, 8000] } = {}) {
   const api = await startApi();
   const runs = [];
   try {
     for (const signal of ['SIGTERM', 'SIGKILL']) {
       runs.push(await scenario({ mode: 'plain', signal, clients, processes, api, log }));
       runs.push(await scenario({ mode: 'ours', signal, clients, processes, api, log }));
+      for (const spreadMs of spreads) runs.push(await scenario({ mode: 'ours', spreadMs, signal, clients, processes, api, log }));
     }
-    for (const spreadMs of spreads) runs.push(await scenario({ mode: 'ours', spreadMs, signal: 'SIGTERM', clients, processes, api, log }));
   } finally {
     await api.close();
   }
