@@ -31,7 +31,6 @@ export type AuthorizeHook = (request: AuthRequest) => boolean | Promise<boolean>
 
 /** The options that decide authorisation (see BridgeOptions for their documentation). */
 export interface AuthorizerOptions {
-  privateResources: readonly string[];
   authUrl?: string | undefined;
   authorize?: AuthorizeHook | undefined;
   authTimeoutMs: number;
@@ -50,14 +49,13 @@ export function createPrivacyRule(privateResources: readonly string[]): (resourc
 }
 
 /**
- * Builds the authoriser. Public subscriptions are allowed at once; a private one must pass every
- * configured check (`authorize`, then `authUrl`); with none configured it is forbidden.
+ * Builds the authoriser of private subscriptions (public ones are never asked: see
+ * createPrivacyRule): each must pass every configured check (`authorize`, then `authUrl`);
+ * with none configured it is forbidden.
  */
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   const { authUrl, authorize, authTimeoutMs, logger } = options;
-  const isPrivate = createPrivacyRule(options.privateResources);
   return async (request) => {
-    if (!isPrivate(request.resource, request.scope)) return ALLOWED;
     if (!authUrl && !authorize) return { ok: false, code: 'forbidden', message: 'private subscription, and no authUrl or authorize configured' };
     if (authorize) {
       let allowed: boolean;

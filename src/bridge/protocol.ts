@@ -33,6 +33,7 @@ export interface Refusal {
 /** What the protocol needs from the bridge's options. */
 export interface ProtocolOptions {
   changeEvent: string;
+  /** Asked for private subscriptions only. */
   authorizer: Authorizer;
   isPrivate: (resource: string, scope: string | undefined) => boolean;
   maxSubscriptions: number;

@@ -1,11 +1,10 @@
 // Fixtures of the bridge tests: a throwaway redis-server, a tiny app with an auth endpoint,
 // bridges on free ports, and live-updates clients that record what they receive.
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import net, { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createClient } from 'redis';
+import { startRedis as startRedisServer } from '../../e2e/fixtures/redis';
 import { createBridge, createSilentLogger } from '../../src/bridge/index';
 import type { Bridge, BridgeOptions } from '../../src/bridge/index';
 import { createLiveUpdates } from '../../src/index';
@@ -26,36 +25,11 @@ export function createCleanups() {
 }
 export type Cleanups = ReturnType<typeof createCleanups>;
 
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** `redis-server --port <free> --save '' --appendonly no`, plus a client to PUBLISH with. */
+/** `redis-server --port <free> --save '' --appendonly no` (the e2e fixture), stopped after the test. */
 export async function startRedis(cleanups: Cleanups) {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  const client = createClient({ url });
-  await client.connect();
-  cleanups.add(async () => {
-    client.destroy();
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  });
-  return { url, client, publish: (channel: string, message: string) => client.publish(channel, message) };
+  const redis = await startRedisServer();
+  cleanups.add(redis.stop);
+  return redis;
 }
 
 export async function startBridge(cleanups: Cleanups, options: BridgeOptions = {}): Promise<Bridge & { url: string }> {

@@ -21,7 +21,7 @@ describe('a recovered connection', () => {
     const logger = createSilentLogger();
     const protocol = attachProtocol(server.io, {
       changeEvent: 'rt-change',
-      authorizer: createAuthorizer({ privateResources: [], authorize: () => allowed, authTimeoutMs: 1000, logger }),
+      authorizer: createAuthorizer({ authorize: () => allowed, authTimeoutMs: 1000, logger }),
       isPrivate: createPrivacyRule([]),
       maxSubscriptions: 10,
       maxNameLength: 50,
