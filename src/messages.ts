@@ -24,9 +24,16 @@ export type ChangeAction = Change['action'];
 /** Result of parsing an inbound payload: the typed value, or why it was rejected. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string; cause?: unknown };
 
+/**
+ * Longest JSON string payload parsed, in characters (the bridge caps messages at the same size):
+ * a runaway publisher must not make every open tab parse megabytes.
+ */
+export const MAX_MESSAGE_LENGTH = 1_000_000;
+
 /** Emitter libraries in Ruby, PHP and Python often send JSON strings: accept them as well as objects. */
 function decode(payload: unknown): Parsed<unknown> {
   if (typeof payload !== 'string') return { ok: true, value: payload };
+  if (payload.length > MAX_MESSAGE_LENGTH) return { ok: false, reason: `payload longer than ${MAX_MESSAGE_LENGTH} characters` };
   try {
     return { ok: true, value: JSON.parse(payload) as unknown };
   } catch (cause) {

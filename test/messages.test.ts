@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseChange, parseResync, parseVersion } from '../src/messages';
+import { MAX_MESSAGE_LENGTH, parseChange, parseResync, parseVersion } from '../src/messages';
 
 describe('parseChange', () => {
   it('accepts objects and JSON strings, keeping unknown keys', () => {
@@ -23,6 +23,12 @@ describe('parseChange', () => {
     const parsed = parseChange(payload);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.reason).toMatch(/\w/);
+  });
+
+  it('refuses JSON strings over the size cap before parsing them', () => {
+    const huge = JSON.stringify({ resource: 'books', action: 'create', id: 1, obj: 'x'.repeat(MAX_MESSAGE_LENGTH) });
+    expect(parseChange(huge)).toMatchObject({ ok: false, reason: expect.stringMatching(/longer than/) });
+    expect(parseChange(JSON.stringify({ resource: 'books', action: 'create', id: 1, obj: 'x'.repeat(1000) })).ok).toBe(true);
   });
 
   it('does not pollute prototypes with __proto__ keys', () => {
