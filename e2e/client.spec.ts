@@ -30,10 +30,10 @@ test.beforeEach(async () => {
 test.afterEach(async ({ page }) => {
   if (suspended !== null) resume(suspended);
   suspended = null;
-  await page.close();
+  await test.step('close the page', () => page.close());
   // Proxies first: a frozen connection would hold the server's close() until its ping timeout.
-  await Promise.all(proxies.map((proxy) => proxy.close()));
-  await Promise.all(servers.map((server) => server.stop()));
+  await test.step('close proxies', () => Promise.all(proxies.map((proxy) => proxy.close())));
+  await test.step('stop servers', () => Promise.all(servers.map((server) => server.stop())));
   servers = [];
   proxies = [];
 });
