@@ -1,6 +1,7 @@
-// The browser client (dist/live-updates.global.js, the script tag) against a plain socket.io v4 +
-// Redis server written the way tutorials write theirs, in Debian's Chromium. Changes enter
-// through Redis PUBLISH, as a backend would send them.
+// The browser client — the script tag, live-updates.global.js, built from src/ by the rollup
+// config's own entry (e2e/global-setup.ts) — against a plain socket.io v4 + Redis server written
+// the way tutorials write theirs, in Debian's Chromium. Changes enter through Redis PUBLISH, as a
+// backend would send them.
 import { test, expect, type Page } from '@playwright/test';
 import { startBlackholeProxy, type BlackholeProxy } from './fixtures/blackhole-proxy';
 import type { PageRecord, PageWindow } from './fixtures/page';
