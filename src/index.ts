@@ -59,8 +59,9 @@ export interface LiveUpdatesOptions {
   auth?: SocketOptions['auth'];
   /**
    * Further socket.io-client options (path, transports, reconnectionDelay, …). `forceNew` defaults
-   * to true so that each instance owns its connection.
-   * @default { forceNew: true }
+   * to true so that each instance owns its connection; `rememberUpgrade` to true so that a
+   * reconnection after a sleep goes straight to a fresh WebSocket.
+   * @default { forceNew: true, rememberUpgrade: true }
    */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
   /**
@@ -173,7 +174,11 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   const changeEvent = options.changeEvent ?? 'rt-change';
   const versionEvent = options.versionEvent ?? 'app-version';
   const ownsSocket = !options.socket;
-  const socket = options.socket ?? io(resolveUrl(options.url), { forceNew: true, ...options.socketOptions, ...(options.auth ? { auth: options.auth } : {}) });
+  // rememberUpgrade: once a WebSocket has worked, reconnect with one directly. After a sleep, the
+  // browser's pooled keep-alive connections to the server may be as dead as the old link, and a
+  // long-polling handshake sent on one hangs until socket.io's 20 s timeout; a WebSocket always
+  // opens a fresh connection. socket.io falls back to polling by itself if the WebSocket fails.
+  const socket = options.socket ?? io(resolveUrl(options.url), { forceNew: true, rememberUpgrade: true, ...options.socketOptions, ...(options.auth ? { auth: options.auth } : {}) });
 
   const emitter = mitt<Events>();
   const report = (error: LiveUpdatesError): void => emitter.emit('error', error);

@@ -2,11 +2,13 @@
 // unvalidated data. The only importer of zod (its `mini` entry keeps the script tag small).
 import * as z from 'zod/mini';
 
-const changeSchema = z.looseObject({
+// Only the fields the library itself relies on are checked. The validated payload is then handed
+// on as it arrived, so `obj` and any extra keys reach the handlers without zod copying them (zod's
+// `mini` entry does not compile object parsers; the copy would cost as much as the check).
+const changeSchema = z.object({
   resource: z.string().check(z.minLength(1)),
   action: z.enum(['create', 'update', 'destroy']),
   id: z.union([z.string().check(z.minLength(1)), z.number().check(z.int())]),
-  obj: z.optional(z.unknown()),
   /** Who the change is for (e.g. `user:42`); absent for changes everyone subscribed may see. */
   scope: z.optional(z.string()),
 });
@@ -16,7 +18,11 @@ const changeSchema = z.looseObject({
  * `{ resource: 'books', action: 'create', id: 7, obj: { … } }`, plus `scope` for changes meant
  * for one user or account only. Unknown extra keys are kept.
  */
-export type Change = z.infer<typeof changeSchema>;
+export type Change = z.infer<typeof changeSchema> & {
+  /** The record after the change (absent for some publishers, and usually for `destroy`). */
+  obj?: unknown;
+  [extra: string]: unknown;
+};
 
 /** What a change action can be. */
 export type ChangeAction = Change['action'];
@@ -46,7 +52,7 @@ export function parseChange(payload: unknown): Parsed<Change> {
   const decoded = decode(payload);
   if (!decoded.ok) return decoded;
   const result = changeSchema.safeParse(decoded.value);
-  if (result.success) return { ok: true, value: result.data };
+  if (result.success) return { ok: true, value: decoded.value as Change };
   const issue = result.error.issues[0];
   const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
   return { ok: false, reason: `${where}${issue?.message ?? 'invalid change'}`, cause: result.error.issues };

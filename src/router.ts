@@ -20,31 +20,38 @@ export interface Router {
   clear(): void;
 }
 
+interface Entry {
+  handler: ChangeHandler;
+  scope: string | undefined;
+  active: boolean;
+}
+
 /** Creates a router; `onHandlerError` hears about handlers that threw. */
 export function createRouter(onHandlerError: (resource: string, cause: unknown) => void): Router {
-  const handlers = new Map<string, Set<ChangeHandler>>();
+  // Copy-on-write lists: dispatch walks the list as it was when the change arrived, without
+  // copying it per change; add and remove (rare) replace the list instead.
+  const handlers = new Map<string, readonly Entry[]>();
   return {
     add(resource, handler, scope) {
-      // Wrap so that subscribing the same function twice yields two independent subscriptions.
-      const entry: ChangeHandler = (change) => {
-        if (change.scope === scope) handler(change);
-      };
-      let set = handlers.get(resource);
-      if (!set) handlers.set(resource, (set = new Set()));
-      set.add(entry);
+      // A fresh entry, so subscribing the same function twice yields two independent subscriptions.
+      const entry: Entry = { handler, scope, active: true };
+      handlers.set(resource, [...(handlers.get(resource) ?? []), entry]);
       return () => {
-        const current = handlers.get(resource);
-        if (!current?.delete(entry)) return;
-        if (current.size === 0) handlers.delete(resource);
+        if (!entry.active) return;
+        entry.active = false;
+        const rest = (handlers.get(resource) ?? []).filter((other) => other !== entry);
+        if (rest.length > 0) handlers.set(resource, rest);
+        else handlers.delete(resource);
       };
     },
     dispatch(change) {
-      const set = handlers.get(change.resource);
-      if (!set) return;
-      // Copy: a handler may unsubscribe itself or others while we iterate.
-      for (const handler of [...set]) {
+      const list = handlers.get(change.resource);
+      if (!list) return;
+      for (const entry of list) {
+        // `active`: a handler removed by an earlier one during this dispatch is not called.
+        if (!entry.active || entry.scope !== change.scope) continue;
         try {
-          handler(change);
+          entry.handler(change);
         } catch (cause) {
           onHandlerError(change.resource, cause);
         }

@@ -66,4 +66,29 @@ describe('router', () => {
     router.dispatch(change('books', 2));
     expect(log).toEqual(['once', 'always', 'always']);
   });
+
+  it('does not call a handler that an earlier handler removed during the same dispatch', () => {
+    const log: string[] = [];
+    const router = createRouter(() => {});
+    let offB = () => {};
+    router.add('books', () => {
+      log.push('a');
+      offB();
+    });
+    offB = router.add('books', () => log.push('b'));
+    router.add('books', () => log.push('c'));
+    router.dispatch(change('books', 1));
+    expect(log).toEqual(['a', 'c']);
+  });
+
+  it('routes scoped changes only to subscribers of that scope', () => {
+    const log: string[] = [];
+    const router = createRouter(() => {});
+    router.add('orders', () => log.push('unscoped'));
+    router.add('orders', () => log.push('42'), 'user:42');
+    router.dispatch({ resource: 'orders', action: 'create', id: 1, scope: 'user:42' });
+    router.dispatch({ resource: 'orders', action: 'create', id: 2, scope: 'user:7' });
+    router.dispatch({ resource: 'orders', action: 'create', id: 3 });
+    expect(log).toEqual(['42', 'unscoped']);
+  });
 });
