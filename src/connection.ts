@@ -51,6 +51,8 @@ export interface ConnectionOptions {
 /** The live connection of one instance. */
 export interface Connection {
   info(): StateInfo;
+  /** The gap the next connection closes, if this is a reconnection after one. */
+  pendingGap(): GapReason | null;
   /** Reacts to a browser signal (online, wake, visible…). */
   signal(signal: Signal): void;
   /** Detaches from the socket; disconnects it too when `disconnect` is true. */
@@ -261,6 +263,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
 
   return {
     info: () => info,
+    pendingGap: () => (everConnected ? gap : null),
     signal,
     close(disconnect) {
       if (closed) return;

@@ -3,11 +3,11 @@
 // isolated so a throwing app callback never reaches socket.io or the other listeners.
 import mitt from 'mitt';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { createConnection, type ConnectionState, type StateInfo } from './connection';
+import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
 import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
 import { parseChange, parseResync, parseVersion, type Change } from './messages';
-import { createRefetcher, type RefetchFn } from './refetch';
+import { createRefetcher, isSharedGap, type RefetchFn } from './refetch';
 import { createRouter, type ChangeHandler } from './router';
 import { createSubscriptions } from './subscriptions';
 import { createVersionTracker, type VersionChange } from './version';
@@ -73,8 +73,11 @@ export interface LiveUpdatesOptions {
   /**
    * After a gap that all clients of a server share (server restart, transport close, resync), each
    * refetch waits a random delay in [0, refetchSpreadMs) so returning clients do not stampede the
-   * app's API. Gaps local to this page (wake, offline, dead link) refetch at once.
-   * @default 2000
+   * app's API. Against the live-updates bridge the bridge's refetch slot replaces this random
+   * delay (see the bridge's `refetchRate`); this spread is what plain socket.io servers get. Gaps
+   * local to this page (wake, offline, dead link) refetch at once. 5000 ms: in the restart-storm
+   * benchmark it halved the peak of 2000 ms for 2–3 s more until the last client was fresh.
+   * @default 5000
    */
   refetchSpreadMs?: number;
   /**
@@ -199,7 +202,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   const router = createRouter((resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })));
   const refetcher = createRefetcher({
     clock,
-    spreadMs: options.refetchSpreadMs ?? 2000,
+    spreadMs: options.refetchSpreadMs ?? 5000,
     onError: (resource, cause) => report(createError('refetch-failed', `refetch of "${resource}" failed: ${describe(cause)}`, { resource, cause })),
   });
   const versions = createVersionTracker(options.currentVersion);
@@ -223,13 +226,22 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   socket.on(versionEvent, onVersion);
   socket.on(RESYNC_EVENT, onResync);
 
-  const subscriptions = createSubscriptions(socket, ({ resource, scope, code, message }) => {
-    const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
-    const where = { resource, ...(scope === undefined ? {} : { scope }) };
-    if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${message ? `: ${message}` : ''}`, where));
-    else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${message ? `: ${message}` : ''}`, where));
+  // Assigned right below; the handshake that asks (socket.io's `auth` callback) comes later.
+  let connection: Connection | undefined;
+  const subscriptions = createSubscriptions(socket, {
+    onRefused({ resource, scope, code, message }) {
+      const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
+      const where = { resource, ...(scope === undefined ? {} : { scope }) };
+      if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${message ? `: ${message}` : ''}`, where));
+      else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${message ? `: ${message}` : ''}`, where));
+    },
+    wantsRefetchSlot() {
+      const gap = connection?.pendingGap();
+      return gap !== undefined && gap !== null && isSharedGap(gap);
+    },
+    onRefetchSlot: (delayMs) => refetcher.reschedule(delayMs),
   });
-  const connection = createConnection(socket, {
+  connection = createConnection(socket, {
     clock,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
     onState: (info) => emitter.emit('state', info),

@@ -83,7 +83,7 @@ export function parseResync(payload: unknown): { reason: string } {
 
 const subscriptionSchema = z.object({ resource: z.string(), scope: z.optional(z.string()) });
 const refusalSchema = z.looseObject({ resource: z.string(), scope: z.optional(z.string()), code: z.string(), message: z.optional(z.string()) });
-const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)) });
+const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)), refetchDelayMs: z.optional(z.number().check(z.gte(0), z.lte(600_000))) });
 const replySchema = z.looseObject({ ok: z.boolean(), code: z.optional(z.string()), message: z.optional(z.string()) });
 
 /** A subscription request as the bridge sees it. */
@@ -91,10 +91,15 @@ export type Subscription = z.infer<typeof subscriptionSchema>;
 /** A subscription the bridge refused, with its reason code (`forbidden`, `rate-limited`…). */
 export type Refusal = z.infer<typeof refusalSchema>;
 
-/** Validates the bridge's `lu:hello`: the protocol version and the handshake subscriptions it refused. */
-export function parseHello(payload: unknown): { v: number; denied: Refusal[] } | null {
+/**
+ * Validates the bridge's `lu:hello`: the protocol version, the handshake subscriptions it refused,
+ * and, for a client that asked for one, its refetch slot in ms from now.
+ */
+export function parseHello(payload: unknown): { v: number; denied: Refusal[]; refetchDelayMs?: number } | null {
   const result = helloSchema.safeParse(payload);
-  return result.success ? { v: result.data.v, denied: result.data.denied ?? [] } : null;
+  if (!result.success) return null;
+  const { v, denied = [], refetchDelayMs } = result.data;
+  return refetchDelayMs === undefined ? { v, denied } : { v, denied, refetchDelayMs };
 }
 
 /** Validates the bridge's answer to `lu:subscribe`; anything unexpected counts as a failure. */

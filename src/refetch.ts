@@ -32,6 +32,9 @@ export type RefetchFn = (context: RefetchContext) => unknown;
 /** Reasons that hit every client of a server at once, so their refetches are spread out. */
 const SHARED_GAPS: ReadonlySet<GapReason> = new Set<GapReason>(['transport-close', 'transport-error', 'ping-timeout', 'server-disconnect', 'server-resync']);
 
+/** Whether a gap of this kind likely hit many clients at once (a restart, a network drop). */
+export const isSharedGap = (reason: GapReason): boolean => SHARED_GAPS.has(reason);
+
 /** Options of {@link createRefetcher}. */
 export interface RefetcherOptions {
   clock: Clock;
@@ -49,6 +52,8 @@ export interface Refetcher {
   add(resource: string, refetch: RefetchFn, scope?: string): () => void;
   /** Runs every registered refetch once for this gap. */
   runAll(reason: GapReason): void;
+  /** Moves the refetches still waiting out their spread to `delayMs` from now (the bridge's slot). */
+  reschedule(delayMs: number): void;
   /** Cancels pending runs and aborts running ones. */
   clear(): void;
 }
@@ -69,6 +74,8 @@ export function createRefetcher(options: RefetcherOptions): Refetcher {
   const { clock, spreadMs, onError } = options;
   const random = options.random ?? Math.random;
   const entries = new Set<Entry>();
+  /** Reason of the gap whose spread runs are waiting. */
+  let waiting: GapReason | null = null;
 
   const run = (entry: Entry, reason: GapReason): void => {
     entry.timer = null;
@@ -111,11 +118,21 @@ export function createRefetcher(options: RefetcherOptions): Refetcher {
       return () => remove(entry);
     },
     runAll(reason) {
-      const spread = SHARED_GAPS.has(reason) ? spreadMs : 0;
+      const spread = isSharedGap(reason) ? spreadMs : 0;
+      if (spread > 0) waiting = reason;
       for (const entry of entries) {
         if (entry.timer !== null) continue; // already scheduled for this gap
         if (spread <= 0) run(entry, reason);
         else entry.timer = clock.setTimeout(() => run(entry, reason), Math.floor(random() * spread));
+      }
+    },
+    reschedule(delayMs) {
+      const reason = waiting;
+      if (reason === null) return;
+      for (const entry of entries) {
+        if (entry.timer === null) continue;
+        clock.clearTimeout(entry.timer);
+        entry.timer = clock.setTimeout(() => run(entry, reason), delayMs);
       }
     },
     clear: () => [...entries].forEach(remove),

@@ -2,7 +2,9 @@
 // and only what it may see. The set travels in the socket.io handshake (`auth.lu`), which
 // socket.io sends again on every reconnect, to whichever bridge process answers: the bridge joins
 // the rooms before it accepts the connection, so a refetch that starts on `connect` cannot miss a
-// change. Subscriptions added while connected go as `lu:subscribe` events. A plain socket.io
+// change. Subscriptions added while connected go as `lu:subscribe` events. A client returning from
+// a gap shared with others also asks for a refetch slot, so a restart's returning crowd reaches
+// the app's API at a rate the bridge sets. A plain socket.io
 // server ignores both, never says `lu:hello`, and keeps broadcasting: nothing changes there.
 import type { Socket } from 'socket.io-client';
 import { parseHello, parseReply, type Refusal, type Subscription } from './messages';
@@ -25,8 +27,19 @@ const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
 const keyOf = (resource: string, scope: string | undefined): string => JSON.stringify([resource, scope ?? null]);
 
-/** Wires the protocol onto `socket`; `onRefused` hears every subscription the bridge refused. */
-export function createSubscriptions(socket: Socket, onRefused: (refusal: Refusal) => void): Subscriptions {
+/** How the subscriptions talk to the rest of the instance. */
+export interface SubscriptionHooks {
+  /** Hears every subscription the bridge refused. */
+  onRefused(refusal: Refusal): void;
+  /** Whether this (re)connection will refetch after a gap shared with other clients: then it asks for a slot. */
+  wantsRefetchSlot(): boolean;
+  /** Hears the slot the bridge gave: refetch in this many ms. */
+  onRefetchSlot(delayMs: number): void;
+}
+
+/** Wires the protocol onto `socket`. */
+export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): Subscriptions {
+  const { onRefused } = hooks;
   const counts = new Map<string, { subscription: Subscription; count: number }>();
   /** Keys the bridge has been told of on the current connection (handshake or event). */
   let told = new Set<string>();
@@ -43,7 +56,8 @@ export function createSubscriptions(socket: Socket, onRefused: (refusal: Refusal
   socket.auth = (callback: (data: object) => void) => {
     const merge = (data: unknown): void => {
       told = new Set(counts.keys());
-      callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: { v: 1, subs: list() } });
+      const lu = { v: 1, subs: list(), ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
+      callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: lu });
     };
     if (typeof original === 'function') original(merge);
     else merge(original);
@@ -64,6 +78,7 @@ export function createSubscriptions(socket: Socket, onRefused: (refusal: Refusal
     if (!hello) return;
     bridge = true;
     hello.denied.forEach(onRefused);
+    if (hello.refetchDelayMs !== undefined) hooks.onRefetchSlot(hello.refetchDelayMs);
     // Subscriptions added between the handshake and this greeting.
     for (const [key, entry] of counts) if (!told.has(key)) send(key, entry.subscription);
   };

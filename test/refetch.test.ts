@@ -104,4 +104,29 @@ describe('refetcher', () => {
     expect(log).toEqual([]);
     expect(clock.pending()).toBe(0);
   });
+
+  it('moves runs still waiting out their spread to the slot the bridge gave', () => {
+    const clock = createFakeClock();
+    const log: string[] = [];
+    const refetcher = createRefetcher({ clock, spreadMs: 5000, onError: () => {}, random: () => 0.9 });
+    refetcher.add('books', ({ reason }) => void log.push(reason));
+    refetcher.runAll('server-disconnect');
+    refetcher.reschedule(8000);
+    clock.advance(7999);
+    expect(log).toEqual([]); // not at 4500 ms any more
+    clock.advance(1);
+    expect(log).toEqual(['server-disconnect']);
+  });
+
+  it('leaves runs that already happened alone when a slot arrives', () => {
+    const clock = createFakeClock();
+    const log: string[] = [];
+    const refetcher = createRefetcher({ clock, spreadMs: 5000, onError: () => {} });
+    refetcher.add('books', ({ reason }) => void log.push(reason));
+    refetcher.runAll('dead-link');
+    refetcher.reschedule(3000);
+    clock.advance(10_000);
+    expect(log).toEqual(['dead-link']);
+  });
 });
+

@@ -52,7 +52,8 @@ describe('subscriptions', () => {
     await until(() => bridge.auths.length === 2);
     expect(bridge.auths).toEqual([
       { token: 't1', lu: { v: 1, subs: [{ resource: 'books' }, { resource: 'orders', scope: 'user:42' }] } },
-      { token: 't2', lu: { v: 1, subs: [{ resource: 'books' }, { resource: 'orders', scope: 'user:42' }] } },
+      // Back from a gap every client of the server shared: it asks the bridge for a refetch slot.
+      { token: 't2', lu: { v: 1, subs: [{ resource: 'books' }, { resource: 'orders', scope: 'user:42' }], refetch: true } },
     ]);
     expect(bridge.log).toEqual([]); // all went in the handshake
   });

@@ -31,6 +31,7 @@ Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
   --auth-timeout <ms>    LU_AUTH_TIMEOUT    how long the auth endpoint may take (default ${bridgeDefaults.authTimeoutMs})
                          LU_TOKEN_SECRET    secret of tokens signed with signToken (environment only, never a flag)
   --max-http-buffer-size <bytes> LU_MAX_HTTP_BUFFER_SIZE largest client message (default ${bridgeDefaults.maxHttpBufferSize})
+  --refetch-rate <n>     LU_REFETCH_RATE    refetching clients let through per second after a restart (default ${bridgeDefaults.refetchRate}; 0 = off)
   -h, --help             print this help
 
 Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
@@ -53,6 +54,7 @@ const flags = {
   'auth-url': 'LU_AUTH_URL',
   'auth-timeout': 'LU_AUTH_TIMEOUT',
   'max-http-buffer-size': 'LU_MAX_HTTP_BUFFER_SIZE',
+  'refetch-rate': 'LU_REFETCH_RATE',
 } as const;
 
 type Flag = keyof typeof flags;
@@ -107,6 +109,7 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     authUrl: get('auth-url'),
     authTimeoutMs: number('auth-timeout'),
     maxHttpBufferSize: number('max-http-buffer-size'),
+    refetchRate: number('refetch-rate'),
     authorize: secret ? createTokenAuthorizer({ secret }) : undefined,
   };
   return { kind: 'run', options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };

@@ -15,6 +15,7 @@ import type { BridgeOptions } from './options.js';
 import { createIoServer } from './server.js';
 import { createAuthorizer, createPrivacyRule } from './authorize.js';
 import { attachProtocol } from './protocol.js';
+import { createRefetchSlots } from './refetch-slots.js';
 
 export type { BridgeOptions, ResolvedBridgeOptions } from './options.js';
 export { bridgeDefaults } from './options.js';
@@ -118,6 +119,7 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     subscribeRate: opts.subscribeRate,
     // authUrl requests time out after authTimeoutMs each; a list waits for a few rounds at most.
     handshakeTimeoutMs: opts.authTimeoutMs * 2,
+    refetchSlot: opts.refetchRate > 0 ? createRefetchSlots(opts.refetchRate, opts.maxRefetchDelayMs).take : () => null,
     logger,
   });
 

@@ -97,10 +97,13 @@ export function createSubscriptionParser({ maxNameLength }: SubscriptionLimits):
   };
 }
 
-/** The protocol key of the client's handshake `auth`: `{ v, subs }`, or `undefined` for a client that does not speak it. */
-export function readHandshakeList(auth: unknown): { subs: unknown[] } | undefined {
+/**
+ * The protocol key of the client's handshake `auth`: `{ v, subs, refetch? }` (`refetch`: it will
+ * refetch after a shared gap and asks for a slot), or `undefined` for a client that does not speak it.
+ */
+export function readHandshakeList(auth: unknown): { subs: unknown[]; refetch: boolean } | undefined {
   if (!auth || typeof auth !== 'object' || !Object.hasOwn(auth, PROTOCOL.authKey)) return undefined;
   const lu: unknown = (auth as Record<string, unknown>)[PROTOCOL.authKey];
-  const subs = lu && typeof lu === 'object' ? (lu as Record<string, unknown>).subs : undefined;
-  return { subs: Array.isArray(subs) ? subs : [] };
+  const fields = lu && typeof lu === 'object' ? (lu as Record<string, unknown>) : {};
+  return { subs: Array.isArray(fields.subs) ? fields.subs : [], refetch: fields.refetch === true };
 }

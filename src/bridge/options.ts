@@ -165,6 +165,22 @@ export interface BridgeOptions {
    */
   maxChangeSize?: number;
   /**
+   * Refetching clients per second this process lets through after a gap many clients share (a
+   * restart, a network drop): each returning client is told its slot, 1/rate apart, so the app's
+   * API sees at most this many clients refetching per second however many come back; a lone
+   * client that reconnects refetches at once. `0` turns slots off (clients then spread their
+   * refetches at random over their own `refetchSpreadMs`). Chosen from `npm run bench`'s restart
+   * storm: see the README.
+   * @default 100
+   */
+  refetchRate?: number;
+  /**
+   * Latest slot handed out, in ms from the client's return; past it slots are shared, so no
+   * client waits longer than this to catch up.
+   * @default 30000
+   */
+  maxRefetchDelayMs?: number;
+  /**
    * Where the bridge logs (never throws, never crashes on a bad message or a Redis outage).
    * @default console with the prefix '[live-updates-bridge]'
    */
@@ -198,6 +214,8 @@ export const bridgeDefaults = {
   maxSubscriptions: 200,
   maxNameLength: 128,
   maxChangeSize: 1_000_000,
+  refetchRate: 100,
+  maxRefetchDelayMs: 30_000,
 } as const satisfies Partial<BridgeOptions>;
 
 /**
@@ -215,6 +233,9 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptio
   const names = ['changeChannel', 'changeEvent', 'versionKey', 'versionChannel', 'versionEvent', 'resyncEvent', 'path', 'adapterKey'] as const;
   for (const name of names) {
     if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
+  }
+  for (const name of ['refetchRate', 'maxRefetchDelayMs'] as const) {
+    if (!Number.isFinite(resolved[name]) || resolved[name] < 0) throw new TypeError(`invalid ${name}: ${String(resolved[name])}`);
   }
   if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
   if (!Array.isArray(resolved.privateResources) || !resolved.privateResources.every((r) => typeof r === 'string' && r !== '')) throw new TypeError('privateResources must be an array of resource names');

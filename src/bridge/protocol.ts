@@ -6,6 +6,8 @@
 // - Live: `lu:subscribe` (acked `{ ok }` or `{ ok: false, code, message? }`), `lu:unsubscribe`.
 // - Legacy: a client without `auth.lu` (a plain socket.io-client) is put in LEGACY_ROOM and gets
 //   every public unscoped change, as the tutorials' servers did; never a scoped or private one.
+// - Refetch slots: a client returning from a gap it shares with others asks for one in its
+//   handshake (`refetch: true`); the greeting says when to refetch (`refetchDelayMs`).
 // Every inbound event goes through one token bucket per connection; a connection that keeps
 // flooding after it is refused is disconnected.
 import type { Server, Socket } from 'socket.io';
@@ -41,6 +43,8 @@ export interface ProtocolOptions {
   subscribeRate: RateLimit;
   /** How long the authorisation of a whole handshake list may take. */
   handshakeTimeoutMs: number;
+  /** Books a refetch slot for a client returning from a shared gap (ms from now), or null when slots are off. */
+  refetchSlot: () => number | null;
   logger: BridgeLogger;
 }
 
@@ -52,6 +56,8 @@ export interface Protocol {
 
 interface ConnectionState {
   denied: Refusal[];
+  /** The refetch slot booked in the handshake, told in the greeting. */
+  refetchDelayMs: number | null;
   bucket: TokenBucket;
   /** Events refused in a row; reset by the next accepted one. */
   overflow: number;
@@ -78,7 +84,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
 
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
-    if (!state) states.set(socket, (state = { denied: [], bucket: createTokenBucket(subscribeRate), overflow: 0, pending: new Map(), sequence: 0 }));
+    if (!state) states.set(socket, (state = { denied: [], refetchDelayMs: null, bucket: createTokenBucket(subscribeRate), overflow: 0, pending: new Map(), sequence: 0 }));
     return state;
   };
 
@@ -148,6 +154,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       socket.join(LEGACY_ROOM);
       return next();
     }
+    if (list.refetch) state.refetchDelayMs = options.refetchSlot();
     applyList(socket, list.subs).then(
       (denied) => {
         state.denied = denied;
@@ -213,8 +220,9 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     socket.on(PROTOCOL_EVENTS.subscribe, (payload: unknown, ...rest: unknown[]) => onSubscribe(socket, state, payload, ackOf(rest)));
     socket.on(PROTOCOL_EVENTS.unsubscribe, (payload: unknown, ...rest: unknown[]) => onUnsubscribe(socket, state, payload, ackOf(rest)));
 
+    const refetchDelayMs = state.refetchDelayMs;
     const greet = (denied: Refusal[]): void => {
-      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied });
+      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied, ...(refetchDelayMs === null ? {} : { refetchDelayMs }) });
     };
     const list = socket.recovered ? readHandshakeList(socket.handshake.auth) : undefined;
     // Connection state recovery skips middlewares and restores the rooms: re-check them here.

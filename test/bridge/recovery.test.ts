@@ -27,6 +27,7 @@ describe('a recovered connection', () => {
       maxNameLength: 50,
       subscribeRate: { burst: 10, perSecond: 10 },
       handshakeTimeoutMs: 1000,
+      refetchSlot: () => null,
       logger,
     });
     let subs: unknown[] = [{ resource: 'orders', scope: 'user:42' }, { resource: 'books' }];

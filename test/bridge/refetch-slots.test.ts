@@ -1,0 +1,55 @@
+// @vitest-environment node
+// Refetch slots: after a gap many clients share, the bridge tells each returning client when to
+// refetch, 1/rate apart, so the app's API sees a bounded rate however many come back.
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRefetchSlots } from '../../src/bridge/refetch-slots';
+import { createLiveUpdates } from '../../src/index';
+import { createFakeClock } from '../helpers/fake-clock';
+import { createManualSignals } from '../helpers/manual-signals';
+import { createCleanups, startBridge, until } from './helpers';
+
+const cleanups = createCleanups();
+afterEach(() => cleanups.run());
+
+describe('refetch slots', () => {
+  it('hands out slots 1/rate apart, at once when idle, never beyond the cap', () => {
+    let now = 0;
+    const slots = createRefetchSlots(10, 250, () => now);
+    expect([slots.take(), slots.take(), slots.take(), slots.take()]).toEqual([0, 100, 200, 250]);
+    now = 10_000;
+    expect(slots.take()).toBe(0);
+  });
+
+  it('tells clients returning from a shared gap their slot, and their refetches wait for it', async () => {
+    const bridge = await startBridge(cleanups, { refetchRate: 0.1 }); // one client every 10 s
+    const clients = [0, 1, 2].map(() => {
+      const socket: Socket = connect(bridge.url, { transports: ['websocket'], forceNew: true });
+      cleanups.add(() => socket.disconnect());
+      const clock = createFakeClock(Date.now());
+      const live = createLiveUpdates({ socket, refetchSpreadMs: 60_000, environment: { clock, signals: createManualSignals().source } });
+      cleanups.add(() => live.close());
+      const slots: number[] = [];
+      socket.on('lu:hello', (hello: { refetchDelayMs?: number }) => hello.refetchDelayMs !== undefined && slots.push(hello.refetchDelayMs));
+      const refetches: string[] = [];
+      live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
+      return { socket, clock, live, slots, refetches };
+    });
+    await until(() => clients.every((c) => c.live.state === 'connected'));
+    expect(clients.flatMap((c) => c.slots)).toEqual([]); // a first connection asks for no slot
+
+    bridge.io.disconnectSockets(); // "io server disconnect": every client shares this gap
+    for (const [i, c] of clients.entries()) {
+      await until(() => c.live.state === 'reconnecting');
+      c.clock.advance(1000); // past the random share of reconnectionDelay: reconnect
+      await until(() => c.slots.length === 1);
+      expect(c.slots[0]).toBeGreaterThanOrEqual(i * 10_000 - 1000);
+      expect(c.slots[0]).toBeLessThanOrEqual(i * 10_000);
+    }
+    const [, second] = clients;
+    second!.clock.advance(second!.slots[0]! - 1);
+    expect(second!.refetches).toEqual([]);
+    second!.clock.advance(2);
+    expect(second!.refetches).toEqual(['server-disconnect']);
+  });
+});
