@@ -40,13 +40,14 @@ export function stormSvg(storm) {
   const panels = ['SIGTERM', 'SIGKILL'].map((signal) => ({
     signal,
     plain: storm.runs.find((r) => r.signal === signal && r.mode === 'plain'),
-    ours: storm.runs.find((r) => r.signal === signal && r.mode === 'ours' && r.spreadMs === 2000),
+    ours: storm.runs.find((r) => r.signal === signal && r.variant === 'slots'),
+    spread: storm.runs.find((r) => r.signal === signal && r.variant === 'spread'),
   }));
   const W = 760;
   const PH = 230;
   const M = { l: 56, r: 16, t: 34, b: 40 };
-  const maxBuckets = Math.max(...panels.flatMap((p) => [p.plain?.buckets.length ?? 0, p.ours?.buckets.length ?? 0]));
-  const maxY = Math.max(10, ...panels.flatMap((p) => [...(p.plain?.buckets ?? []), ...(p.ours?.buckets ?? [])]));
+  const maxBuckets = Math.max(...panels.flatMap((p) => [p.plain?.buckets.length ?? 0, p.ours?.buckets.length ?? 0, p.spread?.buckets.length ?? 0]));
+  const maxY = Math.max(10, ...panels.flatMap((p) => [...(p.plain?.buckets ?? []), ...(p.ours?.buckets ?? []), ...(p.spread?.buckets ?? [])]));
   const yTop = Math.ceil(maxY / 20) * 20;
   const iw = W - M.l - M.r;
   const ih = PH - M.t - M.b;
@@ -65,10 +66,12 @@ export function stormSvg(storm) {
     }
     parts.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${y(0)}" y2="${y(0)}" stroke="#333"/>`);
     if (p.plain) parts.push(`<path d="${step(p.plain.buckets)}" fill="none" stroke="#d62728" stroke-width="2"/>`);
+    if (p.spread) parts.push(`<path d="${step(p.spread.buckets)}" fill="none" stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="4 2"/>`);
     if (p.ours) parts.push(`<path d="${step(p.ours.buckets)}" fill="none" stroke="#1f77b4" stroke-width="2"/>`);
-    const lx = W - M.r - 330;
+    const lx = W - M.r - 400;
     parts.push(`<rect x="${lx}" y="${oy + M.t}" width="12" height="3" fill="#d62728"/><text x="${lx + 18}" y="${oy + M.t + 5}">plain socket.io-client: peak ${p.plain?.peak}, last fresh ${p.plain?.lastFreshMs} ms</text>`);
-    parts.push(`<rect x="${lx}" y="${oy + M.t + 16}" width="12" height="3" fill="#1f77b4"/><text x="${lx + 18}" y="${oy + M.t + 21}">live-updates (spread 2000 ms): peak ${p.ours?.peak}, last fresh ${p.ours?.lastFreshMs} ms</text>`);
+    parts.push(`<rect x="${lx}" y="${oy + M.t + 16}" width="12" height="3" fill="#1f77b4"/><text x="${lx + 18}" y="${oy + M.t + 21}">live-updates, bridge slots: peak ${p.ours?.peak}, last fresh ${p.ours?.lastFreshMs} ms</text>`);
+    parts.push(`<rect x="${lx}" y="${oy + M.t + 32}" width="12" height="3" fill="#ff7f0e"/><text x="${lx + 18}" y="${oy + M.t + 37}">live-updates, plain-server spread 5 s: peak ${p.spread?.peak}, last fresh ${p.spread?.lastFreshMs} ms</text>`);
     parts.push(`<text x="${M.l + iw / 2}" y="${oy + PH - 6}" text-anchor="middle">time since the bridge was stopped</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${PH * panels.length}" viewBox="0 0 ${W} ${PH * panels.length}" font-family="sans-serif" font-size="11">
@@ -78,18 +81,12 @@ ${parts.join('\n')}
 `;
 }
 
-/** The storm runs as a markdown table, and the smallest tried spread that meets the ≤ 1/5 goal. */
+/** The storm runs as a markdown table. */
 export function stormSummary(storm) {
-  const lines = ['| restart | clients | refetchSpreadMs | peak / 100 ms | peak vs plain | last client fresh | requests |', '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = ['| restart | clients | peak / 100 ms | peak vs plain | last client fresh | requests |', '| --- | --- | ---: | ---: | ---: | ---: |'];
   for (const r of storm.runs) {
     const ref = storm.runs.find((p) => p.signal === r.signal && p.mode === 'plain');
-    lines.push(`| ${r.signal} | ${r.mode === 'ours' ? 'live-updates' : 'plain socket.io-client'} | ${r.spreadMs ?? '—'} | ${r.peak} | ${(r.peak / ref.peak).toFixed(2)} | ${r.lastFreshMs} ms | ${r.requests} |`);
+    lines.push(`| ${r.signal} | ${r.label} | ${r.peak} | ${(r.peak / ref.peak).toFixed(2)} | ${r.lastFreshMs} ms | ${r.requests} |`);
   }
-  const smallestMeeting = {};
-  for (const signal of ['SIGTERM', 'SIGKILL']) {
-    const plain = storm.runs.find((r) => r.signal === signal && r.mode === 'plain');
-    const candidates = storm.runs.filter((r) => r.signal === signal && r.mode === 'ours').sort((a, b) => a.spreadMs - b.spreadMs);
-    smallestMeeting[signal] = { basePeak: plain.peak, spreadMs: candidates.find((r) => r.peak <= plain.peak / 5)?.spreadMs ?? null };
-  }
-  return { markdown: lines.join('\n'), smallestMeeting };
+  return { markdown: lines.join('\n') };
 }
