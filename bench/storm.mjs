@@ -62,7 +62,7 @@ async function scenario({ mode, variant = null, spreadMs, signal, clients, proce
     const lastFreshMs = Math.max(...all.filter((t) => t > t0).map((t) => t - t0));
     const buckets = new Array(Math.max(1, Math.ceil(Math.max(0, ...arrivals) / BUCKET_MS) + 1)).fill(0);
     for (const t of arrivals) buckets[Math.max(0, Math.floor(t / BUCKET_MS))]++;
-    const label = mode === 'plain' ? 'plain socket.io-client' : variant === 'slots' ? 'live-updates, bridge refetch slots (refetchRate 100/s)' : `live-updates, client spread only (refetchSpreadMs ${spreadMs ?? 5000})`;
+    const label = mode === 'plain' ? 'plain socket.io-client' : variant === 'slots' ? 'live-updates, bridge refetch slots (refetchRate 80/s)' : `live-updates, client spread only (refetchSpreadMs ${spreadMs ?? 5000})`;
     const result = { mode, variant, label, spreadMs: mode === 'ours' ? (spreadMs ?? 5000) : null, signal, clients: perProcess * processes, requests: arrivals.length, freshCount, peak: Math.max(...buckets), lastFreshMs: Math.round(lastFreshMs), bridgeUpAfterMs: Math.round(upAfterMs), buckets };
     log(`  storm ${signal} ${label}: peak ${result.peak}/100 ms, last fresh ${result.lastFreshMs} ms, ${freshCount}/${result.clients} fresh, ${arrivals.length} requests, bridge up after ${result.bridgeUpAfterMs} ms`);
     return result;

@@ -41,8 +41,11 @@ export interface SubscriptionHooks {
 export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): Subscriptions {
   const { onRefused } = hooks;
   const counts = new Map<string, { subscription: Subscription; count: number }>();
-  /** Keys the bridge has been told of on the current connection (handshake or event). */
-  let told = new Set<string>();
+  /** What the bridge has been told on the current connection (handshake or events), by key. */
+  let told = new Map<string, Subscription>();
+  /** Keys whose wanted state changed since the last sync. */
+  const dirty = new Set<string>();
+  let syncQueued = false;
   /**
    * The bridge greeted this connection: it speaks the protocol. A socket handed over already
    * connected missed the greeting, so it is asked directly.
@@ -50,26 +53,52 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   let bridge = socket.connected;
   const original: AuthSource = socket.auth;
 
-  const list = (): Subscription[] => [...counts.values()].map((entry) => entry.subscription);
   // socket.io calls `auth` (when a function) before every connection attempt: merge our list
   // into whatever the application supplies, asking the application's callback again each time.
   socket.auth = (callback: (data: object) => void) => {
     const merge = (data: unknown): void => {
-      told = new Set(counts.keys());
-      const lu = { v: 1, subs: list(), ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
+      told = new Map([...counts].map(([key, entry]) => [key, entry.subscription]));
+      const lu = { v: 1, subs: [...told.values()], ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
       callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: lu });
     };
     if (typeof original === 'function') original(merge);
     else merge(original);
   };
 
-  const send = (key: string, subscription: Subscription): void => {
-    told.add(key);
+  const subscribe = (key: string, subscription: Subscription): void => {
+    told.set(key, subscription);
     // With a timeout, so a server that never answers (a plain one) leaves no ack callback behind.
     socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit(PROTOCOL.subscribe, subscription, (error: unknown, reply: unknown) => {
       if (error) return; // no answer: not a bridge, or the link dropped (the next handshake carries it)
       const { ok, code, message } = parseReply(reply);
       if (!ok) onRefused({ ...subscription, code, message });
+    });
+  };
+
+  /** Tells the bridge the net difference between what the page wants and what it was told. */
+  const sync = (keys: Iterable<string>): void => {
+    if (!bridge || !socket.connected) return; // the next handshake carries the whole list
+    for (const key of keys) {
+      const wanted = counts.get(key);
+      const known = told.get(key);
+      if (wanted && !known) subscribe(key, wanted.subscription);
+      else if (!wanted && known) {
+        told.delete(key);
+        socket.emit(PROTOCOL.unsubscribe, known);
+      }
+    }
+  };
+  // Changes made in one task (a page mounting or unmounting many components) go out once, as
+  // their net effect: a subscribe undone in the same task sends nothing.
+  const markDirty = (key: string): void => {
+    dirty.add(key);
+    if (syncQueued) return;
+    syncQueued = true;
+    queueMicrotask(() => {
+      syncQueued = false;
+      const keys = [...dirty];
+      dirty.clear();
+      sync(keys);
     });
   };
 
@@ -79,8 +108,8 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     bridge = true;
     hello.denied.forEach(onRefused);
     if (hello.refetchDelayMs !== undefined) hooks.onRefetchSlot(hello.refetchDelayMs);
-    // Subscriptions added between the handshake and this greeting.
-    for (const [key, entry] of counts) if (!told.has(key)) send(key, entry.subscription);
+    // Subscriptions added or dropped between the handshake and this greeting.
+    sync(new Set([...counts.keys(), ...told.keys()]));
   };
   const onDisconnect = (): void => {
     bridge = false;
@@ -95,7 +124,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
       if (!entry) {
         entry = { subscription: scope === undefined ? { resource } : { resource, scope }, count: 0 };
         counts.set(key, entry);
-        if (bridge && socket.connected) send(key, entry.subscription);
+        markDirty(key);
       }
       entry.count++;
       let released = false;
@@ -105,14 +134,13 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
         const current = counts.get(key);
         if (!current || --current.count > 0) return;
         counts.delete(key);
-        told.delete(key);
-        if (bridge && socket.connected) socket.emit(PROTOCOL.unsubscribe, current.subscription);
+        markDirty(key);
       };
     },
     close() {
       // Matters for a socket the application keeps using after close().
-      if (bridge && socket.connected) for (const { subscription } of counts.values()) socket.emit(PROTOCOL.unsubscribe, subscription);
       counts.clear();
+      sync([...told.keys()]);
       socket.off(PROTOCOL.hello, onHello);
       socket.off('disconnect', onDisconnect);
       socket.auth = original;

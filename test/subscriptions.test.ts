@@ -72,6 +72,20 @@ describe('subscriptions', () => {
     expect(errors).toEqual(['forbidden:orders#forbidden:1', 'forbidden:orders#forbidden:2']);
   });
 
+  it('sends the net effect of the changes made in one task: a subscribe undone at once sends nothing', async () => {
+    const bridge = await startFakeBridge();
+    const { live } = client(bridge.url);
+    await until(() => live.state === 'connected');
+    for (let i = 0; i < 1000; i++) live.subscribe(`churn-${i % 10}`, () => {})();
+    const offA = live.subscribe('a', () => {});
+    live.subscribe('b', () => {});
+    await until(() => bridge.log.length === 2);
+    offA();
+    live.subscribe('c', () => {});
+    await until(() => bridge.log.length === 4);
+    expect(bridge.log).toEqual(['lu:subscribe:a', 'lu:subscribe:b', 'lu:unsubscribe:a', 'lu:subscribe:c']);
+  });
+
   it('sends nothing extra to a plain socket.io server', async () => {
     const plain = await startFakeBridge({ greet: false });
     const { live } = client(plain.url);

@@ -171,7 +171,7 @@ export interface BridgeOptions {
    * client that reconnects refetches at once. `0` turns slots off (clients then spread their
    * refetches at random over their own `refetchSpreadMs`). Chosen from `npm run bench`'s restart
    * storm: see the README.
-   * @default 100
+   * @default 80
    */
   refetchRate?: number;
   /**
@@ -214,7 +214,7 @@ export const bridgeDefaults = {
   maxSubscriptions: 200,
   maxNameLength: 128,
   maxChangeSize: 1_000_000,
-  refetchRate: 100,
+  refetchRate: 80,
   maxRefetchDelayMs: 30_000,
 } as const satisfies Partial<BridgeOptions>;
 
