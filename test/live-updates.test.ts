@@ -2,7 +2,7 @@
 import { io as connect } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLiveUpdates, type LiveUpdates, type LiveUpdatesOptions, type RefetchContext } from '../src';
-import { startBlackholeProxy } from './helpers/blackhole-proxy';
+import { startBlackholeProxy } from '../e2e/fixtures/blackhole-proxy';
 import { createFakeClock } from './helpers/fake-clock';
 import { createManualSignals } from './helpers/manual-signals';
 import { next, startServer, until } from './helpers/server';
@@ -208,7 +208,7 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const refetches: string[] = [];
     live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
     await connected(live);
-    proxy.freeze();
+    proxy.blackhole();
     signals.fire('wake');
     clock.advance(499);
     expect(live.state).toBe('connected');
@@ -231,7 +231,7 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const log: unknown[] = [];
     live.subscribe('books', (change) => log.push(change.id));
     await connected(live);
-    proxy.freeze();
+    proxy.blackhole();
     const wokeAt = Date.now();
     signals.fire('wake');
     const { reason, at } = await refetched;

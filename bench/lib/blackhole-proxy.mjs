@@ -1,6 +1,6 @@
 // A TCP proxy whose open connections can be silenced — no FIN, no RST, bytes just stop both
 // ways — the way a link dies during a laptop's sleep. Connections opened later work normally.
-// (The idea of test/helpers/blackhole-proxy.ts, in plain JS for the benchmarks.)
+// (e2e/fixtures/blackhole-proxy.ts, in plain JS for the benchmarks, which run on plain node.)
 import net from 'node:net';
 
 export async function startBlackholeProxy(targetPort) {
