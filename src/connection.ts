@@ -10,6 +10,7 @@
 import type { Socket } from 'socket.io-client';
 import type { Clock, Signal, TimerHandle } from './environment';
 import type { GapReason } from './refetch';
+import { createTransportMemory } from './transports';
 
 /** The connection state. Exactly `'connected'` while changes can flow. */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed';
@@ -92,6 +93,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
   let suspectSince = -Infinity;
   let lastKickAt = -Infinity;
   const teardowns: Array<() => void> = [];
+  const transports = createTransportMemory(manager);
 
   const setState = (state: ConnectionState, reason: StateReason, extra: Partial<StateInfo> = {}): void => {
     info = { state, reason, since: clock.now(), ...extra };
@@ -110,6 +112,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
     endProbe();
     if (reason && !gap) gap = reason;
     lastKickAt = clock.now();
+    transports.lost();
     kicking = true;
     socket.disconnect();
     kicking = false;
@@ -164,6 +167,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
 
   listen('connect', () => {
     cancelRetry();
+    transports.restore();
     const missed = gap;
     gap = null;
     if (!everConnected) {
@@ -189,6 +193,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
       return;
     }
     if (!gap) gap = gapReason;
+    transports.lost();
     if (gapReason === 'server-disconnect') {
       // socket.io-client does not retry after the server's own disconnect; a restarting server
       // sends exactly that. Retry after a random share of the reconnection delay so a whole
@@ -224,6 +229,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
 
   const onAttempt = (attempt: number): void => setState(lostState(), gap ?? info.reason, { attempt });
   const onAttemptFailed = (): void => {
+    transports.failed();
     // socket.io's backoff does not publish its next delay; this is the centre of its window.
     const attempts = info.attempt ?? 1;
     const delay = Math.min(manager.reconnectionDelay() * 2 ** attempts, manager.reconnectionDelayMax());
@@ -270,6 +276,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
       endProbe();
       closed = true;
       cancelRetry();
+      transports.restore();
       teardowns.splice(0).forEach((teardown) => teardown());
       if (disconnect) socket.disconnect();
       setState('closed', 'closed');

@@ -243,6 +243,27 @@ describe('createLiveUpdates against a real socket.io server', () => {
     await until(() => log.includes(9));
   });
 
+  it('reconnects over WebSocket only after losing a WebSocket link, for a few attempts, then as socket.io would', async () => {
+    const server = await startServer();
+    const socket = connect(server.url, { forceNew: true, reconnectionDelay: 10, reconnectionDelayMax: 20 });
+    cleanups.push(() => socket.disconnect());
+    await new Promise((resolve) => socket.io.once('open', () => socket.io.engine.once('upgrade', resolve)));
+    const own = socket.io.opts.transports;
+    const live = createLiveUpdates({ socket, environment: { signals: createManualSignals().source } });
+    cleanups.push(() => live.close());
+    await server.close();
+    await until(() => live.state === 'reconnecting');
+    expect(socket.io.opts.transports).toEqual(['websocket']); // no long-polling on a pooled connection
+    let attempts = 0;
+    socket.io.on('reconnect_attempt', () => attempts++);
+    await until(() => attempts >= 6);
+    expect(socket.io.opts.transports).toEqual(own); // WebSockets may be blocked here: fall back
+    const restarted = await startServer({}, server.port);
+    cleanups.push(restarted.close);
+    await connected(live);
+    expect(socket.io.opts.transports).toEqual(own);
+  });
+
   it('runs refetches when the bridge announces a resync', async () => {
     const { server, live } = await setup();
     const refetched = new Promise<string>((resolve) => live.subscribe('books', () => {}, { refetch: ({ reason }) => resolve(reason) }));
