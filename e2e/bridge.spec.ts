@@ -4,7 +4,7 @@
 // @socket.io/redis-emitter.
 import { test, expect, type Page } from '@playwright/test';
 import { Emitter } from '@socket.io/redis-emitter';
-import { startRedis, type RedisFixture } from './fixtures/redis';
+import { useRedisPerFile } from './fixtures/redis-per-file';
 import { startBridgeProcess, startDemoProcess, health, type NodeProcess } from './fixtures/bridge-processes';
 import { startBooksApp, RECORDING_PAGE, type BooksApp } from './fixtures/bridge-app';
 import { recordingClient, deliveryCounts, type RecordingClient } from './fixtures/bridge-clients';
@@ -21,20 +21,11 @@ declare global {
   }
 }
 
-let redis: RedisFixture;
+const redis = useRedisPerFile();
 let processes: NodeProcess[] = [];
 let apps: BooksApp[] = [];
 let clients: RecordingClient[] = [];
 
-test.beforeAll(async () => {
-  redis = await startRedis();
-});
-test.afterAll(async () => {
-  await redis?.stop();
-});
-test.beforeEach(async () => {
-  await redis.client.flushAll();
-});
 test.afterEach(async () => {
   clients.forEach((client) => client.close());
   await Promise.all(processes.map((proc) => proc.stop('SIGKILL')));
@@ -45,13 +36,13 @@ test.afterEach(async () => {
 });
 
 async function bridgeProcess(port?: number): Promise<NodeProcess> {
-  const proc = await startBridgeProcess({ redisUrl: redis.url, port });
+  const proc = await startBridgeProcess({ redisUrl: redis().url, port });
   processes.push(proc);
   return proc;
 }
 
 async function booksApp(): Promise<BooksApp> {
-  const app = await startBooksApp({ redisUrl: redis.url, html: RECORDING_PAGE });
+  const app = await startBooksApp({ redisUrl: redis().url, html: RECORDING_PAGE });
   apps.push(app);
   return app;
 }
@@ -66,7 +57,7 @@ async function client(name: string, url: string): Promise<RecordingClient> {
 async function subscribers(channel: string, count: number): Promise<void> {
   await expect
     .poll(async () => {
-      const reply = (await redis.client.sendCommand(['PUBSUB', 'NUMSUB', channel])) as [string, number];
+      const reply = (await redis().client.sendCommand(['PUBSUB', 'NUMSUB', channel])) as [string, number];
       return Number(reply[1]);
     })
     .toBeGreaterThanOrEqual(count);
@@ -79,7 +70,7 @@ async function subscribers(channel: string, count: number): Promise<void> {
 async function adapters(count: number): Promise<void> {
   await expect
     .poll(async () => {
-      const list = String(await redis.client.sendCommand(['CLIENT', 'LIST']));
+      const list = String(await redis().client.sendCommand(['CLIENT', 'LIST']));
       return list.split('\n').filter((line) => /\bpsub=[1-9]/.test(line)).length;
     })
     .toBeGreaterThanOrEqual(count);
@@ -126,7 +117,7 @@ test('a bridge restart (SIGTERM, same port) refetches: a change made while it wa
 
 test('garbage on the Redis channels and from emitters breaks nothing; a valid change after it arrives', async ({ page }) => {
   test.setTimeout(90_000);
-  const demo = await startDemoProcess({ redisUrl: redis.url });
+  const demo = await startDemoProcess({ redisUrl: redis().url });
   processes.push(demo);
   const bridge = await bridgeProcess();
   await subscribers('rt-change', 2);
@@ -168,11 +159,11 @@ test('garbage on the Redis channels and from emitters breaks nothing; a valid ch
     JSON.stringify({ resource: 'r'.repeat(1_000_000), action: 'create', id: 1 }),
     '\u0000\uffff\ud800',
   ];
-  for (const message of garbage) await redis.publish('rt-change', message);
-  for (const message of ['', '   ', '{', 'x'.repeat(5_000_000), '"', '""', '"\\u0000"']) await redis.publish('app-version', message);
+  for (const message of garbage) await redis().publish('rt-change', message);
+  for (const message of ['', '   ', '{', 'x'.repeat(5_000_000), '"', '""', '"\\u0000"']) await redis().publish('app-version', message);
 
   // Emitters bypass the bridge's validation and reach the pages directly: the client's turn.
-  const emitter = new Emitter(redis.client);
+  const emitter = new Emitter(redis().client);
   const emitted: unknown[] = [
     null,
     42,
@@ -190,7 +181,7 @@ test('garbage on the Redis channels and from emitters breaks nothing; a valid ch
   emitter.emit('lu:hello', { nonsense: true });
 
   const valid = { resource: 'books', action: 'create', id: 999, obj: { id: 999, title: 'After the garbage', author: 'A. Tester' } };
-  await redis.publish('rt-change', JSON.stringify(valid));
+  await redis().publish('rt-change', JSON.stringify(valid));
   await expect(page.locator('#books li[data-id="999"] .title')).toHaveText('After the garbage');
   await node.received(999);
 
@@ -230,9 +221,9 @@ test('two bridge processes on one Redis deliver each change exactly once to clie
   }));
 
   const ids = Array.from({ length: 50 }, (_, i) => `c${i}`);
-  for (const id of ids) await redis.publish('rt-change', change(id));
+  for (const id of ids) await redis().publish('rt-change', change(id));
   // Everything before the sentinel has arrived once the sentinel has (one ordered link each).
-  await redis.publish('rt-change', change('sentinel'));
+  await redis().publish('rt-change', change('sentinel'));
   await Promise.all(nodes.map((n) => n.received('sentinel')));
   await Promise.all(pages.map((page) => page.waitForFunction(() => window.record.changes.some((c) => c.id === 'sentinel'))));
 
@@ -256,13 +247,13 @@ test('an @socket.io/redis-emitter emit (default key) reaches clients of both bri
   const nodes = await Promise.all([client('a', a.url), client('b', b.url)]);
   await Promise.all(nodes.map((n) => n.connected()));
 
-  const emitter = new Emitter(redis.client); // key 'socket.io', the bridge's default adapterKey
+  const emitter = new Emitter(redis().client); // key 'socket.io', the bridge's default adapterKey
   emitter.emit('rt-change', { resource: 'books', action: 'update', id: 'from-emitter', obj: { id: 'from-emitter', title: 'Emitted' } });
   emitter.emit('rt-change', change('from-emitter-as-json-string')); // how Ruby/PHP emitters send it
   await Promise.all(nodes.map((n) => n.received('from-emitter-as-json-string')));
   // The sentinel takes the other road (the change channel), so it is published after the emits
   // have been delivered: then nothing more from the emitter can be on its way.
-  await redis.publish('rt-change', change('sentinel'));
+  await redis().publish('rt-change', change('sentinel'));
   await Promise.all(nodes.map((n) => n.received('sentinel')));
 
   const counts = deliveryCounts(nodes, ['from-emitter', 'from-emitter-as-json-string']);

@@ -5,7 +5,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { startBlackholeProxy, type BlackholeProxy } from './fixtures/blackhole-proxy';
 import type { PageRecord, PageWindow } from './fixtures/page';
-import { startRedis, type RedisFixture } from './fixtures/redis';
+import { useRedisPerFile } from './fixtures/redis-per-file';
 import { findRenderer, resume, suspend } from './fixtures/renderer';
 import { startTutorialServer, type TutorialServer, type TutorialServerOptions } from './fixtures/tutorial-server';
 
@@ -14,20 +14,11 @@ const WAKE_TO_REFETCH_MS = 1000;
 /** How long the modelled laptop sleep lasts: well past the client's 2 s wake threshold. */
 const SLEEP_MS = 4000;
 
-let redis: RedisFixture;
+const redis = useRedisPerFile();
 let servers: TutorialServer[] = [];
 let proxies: BlackholeProxy[] = [];
 let suspended: number | null = null;
 
-test.beforeAll(async () => {
-  redis = await startRedis();
-});
-test.afterAll(async () => {
-  await redis?.stop();
-});
-test.beforeEach(async () => {
-  await redis.client.flushAll();
-});
 test.afterEach(async ({ page }) => {
   if (suspended !== null) resume(suspended);
   suspended = null;
@@ -40,7 +31,7 @@ test.afterEach(async ({ page }) => {
 });
 
 async function serve(options: Partial<TutorialServerOptions> = {}): Promise<TutorialServer> {
-  const server = await startTutorialServer({ redisUrl: redis.url, ...options });
+  const server = await startTutorialServer({ redisUrl: redis().url, ...options });
   servers.push(server);
   return server;
 }
@@ -75,7 +66,7 @@ let markers = 0;
  */
 async function sync(page: Page): Promise<void> {
   const id = `marker-${++markers}`;
-  await redis.publish('rt-change', change(id));
+  await redis().publish('rt-change', change(id));
   await page.waitForFunction((id) => (window as unknown as PageWindow).log.some((c) => c.id === id), id);
 }
 
@@ -93,10 +84,10 @@ test('routes 50 changes published to Redis to the subscribed handler, in order, 
 
   for (let i = 0; i < 50; i++) {
     // Every fifth change goes out as a raw JSON string, the way Ruby and PHP emitters send it.
-    if (i % 5 === 4) await redis.publish('rt-change-raw', change(i));
-    else await redis.publish('rt-change', change(i));
-    if (i % 10 === 0) await redis.publish('rt-change', change(`a${i}`, 'authors', 'create'));
-    if (i % 10 === 5) await redis.publish('rt-change', change(`o${i}`, 'orders', 'destroy'));
+    if (i % 5 === 4) await redis().publish('rt-change-raw', change(i));
+    else await redis().publish('rt-change', change(i));
+    if (i % 10 === 0) await redis().publish('rt-change', change(`a${i}`, 'authors', 'create'));
+    if (i % 10 === 5) await redis().publish('rt-change', change(`o${i}`, 'orders', 'destroy'));
   }
 
   await page.waitForFunction(() => (window as unknown as PageWindow).log.length >= 50);
@@ -141,9 +132,9 @@ test('drops malformed messages as invalid-message errors, throws nothing into th
     ['rt-change', '{"resource":"books","action":"update","id":"proto-key","__proto__":{"polluted":true}}'],
   ];
   // The tutorial server skips what it cannot JSON.parse: never reaches the page, never an error.
-  await redis.publish('rt-change', '{{{ not json');
-  for (const [channel, message] of [...invalid, ...validButHostile]) await redis.publish(channel, message);
-  await redis.publish('rt-change', change('after-garbage', 'books', 'create'));
+  await redis().publish('rt-change', '{{{ not json');
+  for (const [channel, message] of [...invalid, ...validButHostile]) await redis().publish(channel, message);
+  await redis().publish('rt-change', change('after-garbage', 'books', 'create'));
 
   await page.waitForFunction(() => (window as unknown as PageWindow).log.some((c) => c.id === 'after-garbage'));
   const { log, errors } = await record(page);
@@ -161,7 +152,7 @@ test('drops malformed messages as invalid-message errors, throws nothing into th
 });
 
 test('announces a new deployed version once; the first one seen is the running one; rollbacks, repeats, null and empty are silent', async ({ page }) => {
-  await redis.client.set('frontend-app-version', 'v1');
+  await redis().client.set('frontend-app-version', 'v1');
   const server = await serve();
   await page.goto(server.url);
   await connected(page);
@@ -177,7 +168,7 @@ test('announces a new deployed version once; the first one seen is the running o
   expect(await page.evaluate(() => (window as unknown as PageWindow).live.version)).toBe('v1');
   expect((await record(page)).versions).toEqual([]);
 
-  await redis.client.set('frontend-app-version', 'v2');
+  await redis().client.set('frontend-app-version', 'v2');
   await reannounce(server);
   expect((await record(page)).versions).toEqual([{ current: 'v1', latest: 'v2' }]);
 
@@ -185,7 +176,7 @@ test('announces a new deployed version once; the first one seen is the running o
   expect((await record(page)).versions).toHaveLength(1);
 
   // Rollback to the running version, announced by a restarted server.
-  await redis.client.set('frontend-app-version', 'v1');
+  await redis().client.set('frontend-app-version', 'v1');
   await server.stop();
   const restarted = await serve({ port: server.port });
   sent = 1;
@@ -193,20 +184,20 @@ test('announces a new deployed version once; the first one seen is the running o
   await sync(page);
   expect((await record(page)).versions).toHaveLength(1);
 
-  await redis.client.set('frontend-app-version', 'v2'); // already announced once
+  await redis().client.set('frontend-app-version', 'v2'); // already announced once
   await reannounce(restarted);
-  await redis.client.del('frontend-app-version'); // GET answers null
+  await redis().client.del('frontend-app-version'); // GET answers null
   await reannounce(restarted);
-  await redis.client.set('frontend-app-version', '');
+  await redis().client.set('frontend-app-version', '');
   await reannounce(restarted);
-  await redis.client.set('frontend-app-version', '   ');
+  await redis().client.set('frontend-app-version', '   ');
   await reannounce(restarted);
   let current = await record(page);
   expect(current.versions).toHaveLength(1);
   expect(current.errors.filter((e) => e.code === 'invalid-version')).toEqual([]);
   expect(await page.evaluate(() => (window as unknown as PageWindow).live.version)).toBe('v1');
 
-  await redis.client.set('frontend-app-version', 'v3');
+  await redis().client.set('frontend-app-version', 'v3');
   await reannounce(restarted);
   current = await record(page);
   expect(current.versions).toEqual([
@@ -367,7 +358,7 @@ test('a recovered session (connectionStateRecovery) needs no refetch, and the ch
   server.dropTransports();
   await expect.poll(() => server.io.sockets.sockets.size).toBe(0);
   const forwarded = server.forwarded();
-  await redis.publish('rt-change', change('during-gap'));
+  await redis().publish('rt-change', change('during-gap'));
   await expect.poll(() => server.forwarded()).toBe(forwarded + 1);
   expect(server.connections, 'the page came back before the change was sent').toHaveLength(1);
 

@@ -2,7 +2,7 @@
 // driven the way a person would: two windows, deploys, going offline, a laptop sleep with a
 // link that dies silently. And the README's script-tag example, served as it stands.
 import { test, expect, type Page } from '@playwright/test';
-import { startRedis, type RedisFixture } from './fixtures/redis';
+import { useRedisPerFile } from './fixtures/redis-per-file';
 import { startBlackholeProxy, type BlackholeProxy } from './fixtures/blackhole-proxy';
 import { findRenderer, resume, suspend } from './fixtures/renderer';
 import { startDemoProcess, type NodeProcess } from './fixtures/bridge-processes';
@@ -14,21 +14,14 @@ const WAKE_TO_REFETCH_MS = 3000;
 /** The modelled sleep: well past the client's wake threshold. */
 const SLEEP_MS = 4000;
 
-let redis: RedisFixture;
+const redis = useRedisPerFile();
 let demo: NodeProcess | undefined;
 let proxy: BlackholeProxy | undefined;
 let app: BooksApp | undefined;
 let suspended: number | null = null;
 let pageErrors: string[] = [];
 
-test.beforeAll(async () => {
-  redis = await startRedis();
-});
-test.afterAll(async () => {
-  await redis?.stop();
-});
 test.beforeEach(async () => {
-  await redis.client.flushAll();
   pageErrors = [];
 });
 test.afterEach(async () => {
@@ -44,7 +37,7 @@ test.afterEach(async () => {
 });
 
 async function startDemo(appVersion = 'v1'): Promise<NodeProcess> {
-  demo = await startDemoProcess({ redisUrl: redis.url, appVersion });
+  demo = await startDemoProcess({ redisUrl: redis().url, appVersion });
   return demo;
 }
 
@@ -183,7 +176,7 @@ test('a sleep during which the link died silently refetches within seconds of wa
 });
 
 test('the README script-tag example, served as it stands, renders the list and updates it live', async ({ page }) => {
-  app = await startBooksApp({ redisUrl: redis.url, html: readmeExample('script-tag'), attachBridge: true });
+  app = await startBooksApp({ redisUrl: redis().url, html: readmeExample('script-tag'), attachBridge: true });
   page.on('pageerror', (error) => pageErrors.push(error.message));
   const warnings: string[] = [];
   page.on('console', (message) => message.type() === 'warning' && warnings.push(message.text()));
