@@ -3,9 +3,6 @@ import { defineConfig } from '@playwright/test';
 // Debian's Chromium (Playwright cannot download its own here), headless, as root.
 export default defineConfig({
   testDir: 'e2e',
-  // The reliability soak runs on its own (`npm run soak`): it is long, and it has an open finding
-  // (see README, "Reliability soak").
-  testIgnore: process.env.LU_SOAK ? [] : ['**/soak.spec.ts'],
   globalSetup: './e2e/global-setup.ts',
   // Tests suspend the browser's renderer and measure a 1 s bound: keep the machine quiet.
   workers: 1,

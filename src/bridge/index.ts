@@ -124,7 +124,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   });
 
   let lastVersion: string | null = null;
-  const teardown: Array<() => void> = [];
+  let resyncAgain: ReturnType<typeof setTimeout> | undefined;
+  const teardown: Array<() => void> = [() => clearTimeout(resyncAgain)];
 
   const health = (): HealthReport => {
     const redis = bus.status();
@@ -168,6 +169,17 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
       const payload: ResyncPayload = { reason: 'redis-reconnect' };
       logger.info(`resync sent to ${io.engine.clientsCount} local client(s): ${payload.reason}`);
       io.local.emit(opts.resyncEvent, payload);
+      // The app's own Redis connection may come back after ours: a change it commits meanwhile
+      // has its PUBLISH fail and reaches nobody live. Once those connections had time to return,
+      // clients refetch once more (the soak test found pages missing exactly such changes).
+      clearTimeout(resyncAgain);
+      if (opts.resyncAgainMs > 0) {
+        resyncAgain = setTimeout(() => {
+          logger.info(`resync sent again to ${io.engine.clientsCount} local client(s)`);
+          io.local.emit(opts.resyncEvent, { reason: 'redis-reconnect-settled' } satisfies ResyncPayload);
+        }, opts.resyncAgainMs);
+        resyncAgain.unref?.();
+      }
       // A deploy during the outage was published into the void: compare with the key.
       refreshVersion()
         .then((version) => {

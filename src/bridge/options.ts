@@ -181,6 +181,13 @@ export interface BridgeOptions {
    */
   maxRefetchDelayMs?: number;
   /**
+   * After Redis comes back, clients are told to refetch at once and again this many ms later:
+   * publishers' own Redis connections may return after the bridge's, and a change committed
+   * while its PUBLISH failed reaches nobody live. `0` sends only the first.
+   * @default 5000
+   */
+  resyncAgainMs?: number;
+  /**
    * Where the bridge logs (never throws, never crashes on a bad message or a Redis outage).
    * @default console with the prefix '[live-updates-bridge]'
    */
@@ -216,6 +223,7 @@ export const bridgeDefaults = {
   maxChangeSize: 1_000_000,
   refetchRate: 80,
   maxRefetchDelayMs: 30_000,
+  resyncAgainMs: 5000,
 } as const satisfies Partial<BridgeOptions>;
 
 /**
@@ -234,7 +242,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptio
   for (const name of names) {
     if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
   }
-  for (const name of ['refetchRate', 'maxRefetchDelayMs'] as const) {
+  for (const name of ['refetchRate', 'maxRefetchDelayMs', 'resyncAgainMs'] as const) {
     if (!Number.isFinite(resolved[name]) || resolved[name] < 0) throw new TypeError(`invalid ${name}: ${String(resolved[name])}`);
   }
   if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
