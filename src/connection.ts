@@ -1,22 +1,24 @@
 // Wraps one socket.io-client Socket and turns its events plus the browser's signals into one state
-// with a reason, and into "the link came back after a gap" notifications. socket.io-client keeps
-// transports, reconnection and backoff; what it lacks, and what is hand-written here, is:
-// - noticing a link that died silently during a sleep (no FIN, no RST) within a second of wake,
-//   instead of after pingInterval + pingTimeout, by probing the link with a round trip any plain
-//   socket.io v4 server answers: a CONNECT to an unknown namespace, answered by CONNECT_ERROR;
-// - skipping the backoff wait when the browser says the network is back or the page woke up;
-// - reconnecting after the server's own disconnect ("io server disconnect"), which
-//   socket.io-client deliberately leaves to the application.
+// with a reason, and into "the link is up / lost / came back after a gap" notifications.
+// socket.io-client keeps transports, reconnection and backoff; what it lacks is hand-written in
+// modules of their own and wired here:
+// - probe.ts: noticing a link that died silently during a sleep within a second of wake;
+// - reconnect-policy.ts: what a loss means (this page's own, a kick, a server restart) and when
+//   to try again, including after the server's own disconnect, which socket.io leaves to the app;
+// - transports.ts: WebSocket first after losing a WebSocket link, for a bounded time;
+// and, here, skipping the backoff wait when the browser says the network is back or the page woke.
 import type { Socket } from 'socket.io-client';
 import type { Clock, Signal, TimerHandle } from './environment';
-import type { GapReason } from './refetch';
+import type { GapReason } from './catch-up';
+import { createProbe } from './probe';
+import { createReconnectPolicy, KICK_WINDOW_MS } from './reconnect-policy';
 import { createTransportMemory } from './transports';
 
 /** The connection state. Exactly `'connected'` while changes can flow. */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed';
 
 /** Why the state last changed. */
-export type StateReason = 'start' | 'connected' | 'reconnected' | 'recovered' | 'refused' | 'closed' | 'client-disconnect' | GapReason;
+export type StateReason = 'start' | 'connected' | 'reconnected' | 'recovered' | 'refused' | 'kicked' | 'closed' | 'client-disconnect' | GapReason;
 
 /** The state with its context, as passed to `onStateChange`. */
 export interface StateInfo {
@@ -37,14 +39,23 @@ export interface StateInfo {
 /** Options of {@link createConnection}. */
 export interface ConnectionOptions {
   clock: Clock;
-  /** How long a probe may wait for its answer before the link is declared dead, in ms. */
+  /** How long a probe may hear nothing before the link is declared dead, in ms. */
   probeTimeoutMs: number;
   /** Called on every state change. */
   onState(info: StateInfo): void;
-  /** Called when the link is back after a gap that socket.io did not recover. */
+  /** Called whenever the link is up (first connection, reconnection, recovery), before `onGap`. */
+  onUp(): void;
+  /** Called whenever the link is lost. */
+  onDown(): void;
+  /**
+   * Called when the link is back after a gap that socket.io did not recover: reload. After a
+   * kick, only once the new connection has outlived the kick window.
+   */
   onGap(reason: GapReason): void;
   /** Called when an attempt to connect failed. */
   onConnectError(cause: unknown): void;
+  /** Called when the server ended a connection right after accepting it; retried in `delayMs`. */
+  onKicked(delayMs: number): void;
   /** Source of randomness in [0, 1). */
   random?: () => number;
 }
@@ -60,11 +71,8 @@ export interface Connection {
   close(disconnect: boolean): void;
 }
 
-/** A namespace no server defines: asking for it costs one small round trip and no server state. */
-export const PROBE_NAMESPACE = '/live-updates-probe';
+export { PROBE_NAMESPACE } from './probe';
 
-/** How long after a wake/online signal a lost link is reconnected at once instead of after backoff. */
-const SUSPECT_WINDOW_MS = 3000;
 /** Minimum time between two backoff-skipping reconnects triggered by signals. */
 const KICK_INTERVAL_MS = 1000;
 
@@ -79,85 +87,66 @@ const DISCONNECT_REASONS: Record<string, GapReason> = {
 /** Starts watching `socket`. The socket may already be connected, connecting or idle. */
 export function createConnection(socket: Socket, options: ConnectionOptions): Connection {
   const { clock } = options;
-  const random = options.random ?? Math.random;
   const manager = socket.io;
+  const policy = createReconnectPolicy(
+    clock,
+    { base: () => manager.reconnectionDelay(), max: () => manager.reconnectionDelayMax(), factor: () => manager.randomizationFactor() },
+    options.random,
+  );
   let info: StateInfo = { state: socket.connected ? 'connected' : 'connecting', reason: socket.connected ? 'connected' : 'start', since: clock.now() };
   let everConnected = socket.connected;
   let gap: GapReason | null = null;
   let offline = false;
   let closed = false;
-  let kicking = false;
+  /** True while this module itself disconnects the socket (its disconnect event is not a loss). */
+  let replacing = false;
   let retryTimer: TimerHandle | null = null;
-  let probe: { timer: TimerHandle; done: () => void } | null = null;
-  /** When a browser signal last said the link may be stale: a loss soon after is not worth a backoff wait. */
-  let suspectSince = -Infinity;
+  let settleTimer: TimerHandle | null = null;
   let lastKickAt = -Infinity;
   const teardowns: Array<() => void> = [];
-  const transports = createTransportMemory(manager);
 
   const setState = (state: ConnectionState, reason: StateReason, extra: Partial<StateInfo> = {}): void => {
     info = { state, reason, since: clock.now(), ...extra };
     options.onState(info);
   };
   const lostState = (): ConnectionState => (offline ? 'offline' : everConnected ? 'reconnecting' : 'connecting');
-  const cancelRetry = (): void => {
-    if (retryTimer !== null) clock.clearTimeout(retryTimer);
-    retryTimer = null;
+  const cancel = (timer: TimerHandle | null): null => {
+    if (timer !== null) clock.clearTimeout(timer);
+    return null;
   };
 
   /** Drops the current link (if any) and connects again now, skipping socket.io's backoff wait. */
   const reconnectNow = (reason: GapReason | null): void => {
     if (closed) return;
-    cancelRetry();
-    endProbe();
+    retryTimer = cancel(retryTimer);
+    probe.end();
     if (reason && !gap) gap = reason;
     lastKickAt = clock.now();
-    transports.lost();
-    kicking = true;
+    const wasUp = socket.connected;
+    if (wasUp) transports.lost();
+    replacing = true;
     socket.disconnect();
-    kicking = false;
+    replacing = false;
+    if (wasUp) options.onDown();
     socket.connect();
+    transports.attempt();
     if (!socket.connected) setState(lostState(), gap ?? info.reason, { nextRetryAt: clock.now() });
   };
+  const transports = createTransportMemory(manager, clock, () => {
+    // Deferred: this may run inside socket.io's own attempt bookkeeping.
+    clock.setTimeout(() => !socket.connected && reconnectNow(null), 0);
+  });
+  const probe = createProbe(manager, clock, options.probeTimeoutMs, () => reconnectNow('dead-link'));
 
-  const scheduleConnect = (delayMs: number): void => {
-    cancelRetry();
+  const scheduleConnect = (delayMs: number, reason: StateReason): void => {
+    retryTimer = cancel(retryTimer);
     retryTimer = clock.setTimeout(() => {
       retryTimer = null;
-      if (!closed && !socket.connected) socket.connect();
+      if (closed || socket.connected) return;
+      socket.connect();
+      transports.attempt();
     }, delayMs);
-    setState(lostState(), info.reason === 'refused' ? 'refused' : (gap ?? info.reason), { nextRetryAt: clock.now() + delayMs });
-  };
-
-  const endProbe = (): void => {
-    if (!probe) return;
-    const { timer, done } = probe;
-    probe = null;
-    clock.clearTimeout(timer);
-    done();
-  };
-
-  /** One round trip over the current link; no answer in time means the link is dead. */
-  const startProbe = (): void => {
-    if (probe || !socket.connected) return;
-    // Manager.socket() caches one socket per namespace and, with autoConnect, sends CONNECT itself.
-    const prober = manager.socket(PROBE_NAMESPACE);
-    const answered = (): void => endProbe();
-    prober.on('connect', answered);
-    prober.on('connect_error', answered);
-    const timer = clock.setTimeout(() => {
-      probe = null;
-      release();
-      reconnectNow('dead-link');
-    }, options.probeTimeoutMs);
-    const release = (): void => {
-      prober.off('connect', answered);
-      prober.off('connect_error', answered);
-      // A dedicated namespace socket: closing it leaves the main socket and the link untouched.
-      prober.disconnect();
-    };
-    probe = { timer, done: release };
-    if (!prober.active) prober.connect();
+    setState(lostState(), reason, { nextRetryAt: clock.now() + delayMs });
   };
 
   const listen = <A extends unknown[]>(event: 'connect' | 'disconnect' | 'connect_error', handler: (...args: A) => void): void => {
@@ -166,70 +155,91 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
   };
 
   listen('connect', () => {
-    cancelRetry();
+    retryTimer = cancel(retryTimer);
     transports.restore();
+    policy.connected();
     const missed = gap;
-    gap = null;
-    if (!everConnected) {
-      everConnected = true;
-      setState('connected', 'connected');
+    const first = !everConnected;
+    everConnected = true;
+    setState('connected', first ? 'connected' : socket.recovered ? 'recovered' : 'reconnected');
+    options.onUp();
+    if (first || socket.recovered) {
+      gap = null;
       return;
     }
-    if (socket.recovered) {
-      setState('connected', 'recovered');
+    if (policy.settled()) {
+      gap = null;
+      options.onGap(missed ?? 'transport-close');
       return;
     }
-    setState('connected', 'reconnected');
-    options.onGap(missed ?? 'transport-close');
+    // After a kick: reload only once this connection has outlived the kick window, so that a
+    // server kicking every connection does not cost the app's API one reload per cycle.
+    settleTimer = clock.setTimeout(() => {
+      settleTimer = null;
+      policy.survived();
+      gap = null;
+      options.onGap(missed ?? 'server-disconnect');
+    }, KICK_WINDOW_MS);
   });
 
   listen('disconnect', (reason: string) => {
-    endProbe();
-    if (kicking || closed) return;
+    probe.end();
+    settleTimer = cancel(settleTimer);
+    if (replacing || closed) return;
     const gapReason = DISCONNECT_REASONS[reason];
     if (!gapReason) {
       // The application called socket.disconnect() itself: respect it.
       setState('closed', 'client-disconnect');
+      options.onDown();
       return;
     }
-    if (!gap) gap = gapReason;
     transports.lost();
-    if (gapReason === 'server-disconnect') {
-      // socket.io-client does not retry after the server's own disconnect; a restarting server
-      // sends exactly that. Retry after a random share of the reconnection delay so a whole
-      // fleet of clients does not come back in the same instant.
-      scheduleConnect(Math.floor(random() * manager.reconnectionDelay()));
-      return;
-    }
-    if (clock.now() - suspectSince < SUSPECT_WINDOW_MS) {
+    const decision = policy.lost(gapReason);
+    if (!gap || decision.retry === 'now') gap = decision.gap;
+    options.onDown();
+    if (decision.retry === 'now') {
       // The page just woke or came back online and the link died under us: reconnect at once
       // rather than after socket.io's first backoff delay. Deferred, because socket.io is still
       // inside its own close handling.
-      setState(lostState(), gapReason, { nextRetryAt: clock.now() });
+      setState(lostState(), gap, { nextRetryAt: clock.now() });
       retryTimer = clock.setTimeout(() => {
         retryTimer = null;
         if (!socket.connected) reconnectNow(null);
       }, 0);
       return;
     }
-    setState(lostState(), gapReason, { nextRetryAt: clock.now() + manager.reconnectionDelay() });
+    if (decision.retry === 'later') {
+      if (decision.kicked) {
+        options.onKicked(decision.delayMs);
+        // socket.io reconnects after a transport close by itself, with a backoff it reset on this
+        // close: stop it, this attempt waits for the policy's delay.
+        replacing = true;
+        socket.disconnect();
+        replacing = false;
+      }
+      scheduleConnect(decision.delayMs, decision.kicked ? 'kicked' : gap);
+      return;
+    }
+    setState(lostState(), gap, { nextRetryAt: clock.now() + manager.reconnectionDelay() });
   });
 
   listen('connect_error', (error: unknown) => {
     options.onConnectError(error);
     if (closed) return;
-    if (!socket.active) {
+    if (socket.active) transports.failed();
+    else {
+      transports.restore();
       // Refused by a server middleware: socket.io-client gives up. Try again slowly, since an
       // `auth` callback may produce fresh credentials next time.
-      info = { ...info, reason: 'refused' };
-      scheduleConnect(manager.reconnectionDelayMax());
-      return;
+      scheduleConnect(manager.reconnectionDelayMax(), 'refused');
     }
   });
 
-  const onAttempt = (attempt: number): void => setState(lostState(), gap ?? info.reason, { attempt });
+  const onAttempt = (attempt: number): void => {
+    transports.attempt();
+    setState(lostState(), gap ?? info.reason, { attempt });
+  };
   const onAttemptFailed = (): void => {
-    transports.failed();
     // socket.io's backoff does not publish its next delay; this is the centre of its window.
     const attempts = info.attempt ?? 1;
     const delay = Math.min(manager.reconnectionDelay() * 2 ** attempts, manager.reconnectionDelayMax());
@@ -244,6 +254,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
 
   const signal = (which: Signal): void => {
     if (closed || info.state === 'closed') return;
+    const local = policy.signalled(which);
     if (which === 'offline') {
       offline = true;
       // The old socket may still look open while the network is gone: drop it now, so the gap is
@@ -258,14 +269,21 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
       return;
     }
     if (which === 'online') offline = false;
-    suspectSince = clock.now();
-    if (socket.connected) startProbe();
+    if (socket.connected) {
+      probe.start();
+      return;
+    }
+    // The link was lost just before this signal (the browser saw the reset before the wake):
+    // this page's own gap, reloaded at once rather than spread like a server restart.
+    if (local && gap !== 'server-disconnect' && gap !== 'offline') gap = local;
+    transports.renew();
     // While reconnecting, skip the rest of socket.io's backoff wait, but not more than once a second.
-    else if (clock.now() - lastKickAt >= KICK_INTERVAL_MS) reconnectNow(which === 'online' ? 'offline' : 'dead-link');
+    if (clock.now() - lastKickAt >= KICK_INTERVAL_MS) reconnectNow(which === 'online' ? 'offline' : 'dead-link');
   };
 
   if (!socket.connected && !socket.active) socket.connect();
   if (!socket.connected) setState('connecting', 'start');
+  else policy.connected();
 
   return {
     info: () => info,
@@ -273,9 +291,10 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
     signal,
     close(disconnect) {
       if (closed) return;
-      endProbe();
+      probe.end();
       closed = true;
-      cancelRetry();
+      retryTimer = cancel(retryTimer);
+      settleTimer = cancel(settleTimer);
       transports.restore();
       teardowns.splice(0).forEach((teardown) => teardown());
       if (disconnect) socket.disconnect();

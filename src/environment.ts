@@ -20,9 +20,11 @@ export interface Clock {
  * - `visible`: the tab was shown again (`visibilitychange`);
  * - `resume`: a frozen tab was resumed (Page Lifecycle `resume`);
  * - `restore`: the page came back from the back/forward cache (`pageshow` with `persisted`);
- * - `wake`: timers stalled and the wall clock jumped (laptop or phone sleep, suspended process).
+ * - `wake`: timers stalled and the wall clock jumped (laptop or phone sleep, suspended process);
+ * - `network-change`: the network the browser uses changed (Network Information API `change`,
+ *   where the browser has it: Chromium), so the link may have died while the page was awake.
  */
-export type Signal = 'online' | 'offline' | 'visible' | 'resume' | 'restore' | 'wake';
+export type Signal = 'online' | 'offline' | 'visible' | 'resume' | 'restore' | 'wake' | 'network-change';
 
 /** A signal source: starts listening, reports through `emit`, returns its cleanup. */
 export type SignalSource = (emit: (signal: Signal) => void) => () => void;
@@ -84,6 +86,9 @@ export function createBrowserSignals(clock: Clock = systemClock, options: Browse
       if (doc?.visibilityState === 'visible') emit('visible');
     });
     listen(doc, 'resume', () => emit('resume'));
+    // Chromium only; not in the DOM typings, hence the structural check.
+    const connection = typeof navigator !== 'undefined' ? (navigator as { connection?: unknown }).connection : undefined;
+    if (connection instanceof EventTarget) listen(connection, 'change', () => emit('network-change'));
 
     let last = clock.now();
     let timer: TimerHandle;

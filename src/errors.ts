@@ -11,13 +11,15 @@ export type LiveUpdatesErrorCode =
   | 'invalid-version'
   /** A subscriber, state, version or error listener threw; the others still ran. */
   | 'handler-error'
-  /** A `refetch` rejected or threw; it runs again after the next gap. */
+  /** A `refetch` attempt rejected, threw or missed its deadline (`attempt` says which); it is retried with backoff. */
   | 'refetch-failed'
+  /** The server ended a connection right after accepting it (expired session, ban, connection cap); retried with exponential backoff. */
+  | 'kicked'
   /** socket.io could not connect (server down, refused, middleware error); it keeps retrying. */
   | 'connect-error'
   /** The bridge refused a subscription to a private resource or scope; nothing is delivered for it. */
   | 'forbidden'
-  /** The bridge could not take a subscription (rate limit, invalid name, auth service down); asked again on the next reconnect. */
+  /** The bridge could not take a subscription: `unavailable` (auth service down or slow), `rate-limited` or no answer are asked again with backoff; `invalid` is not. */
   | 'subscribe-failed';
 
 /** The payload of {@link LiveUpdates.onError}. */
@@ -30,12 +32,14 @@ export interface LiveUpdatesError {
   resource?: string;
   /** The scope involved (a scoped subscription), when there is one. */
   scope?: string;
+  /** For `refetch-failed`: which attempt of this catch-up failed (1 = the first). */
+  attempt?: number;
   /** The underlying thrown value or validation issue, when there is one. */
   cause?: unknown;
 }
 
 /** Builds an error event payload. */
-export function createError(code: LiveUpdatesErrorCode, message: string, extra: Pick<LiveUpdatesError, 'resource' | 'scope' | 'cause'> = {}): LiveUpdatesError {
+export function createError(code: LiveUpdatesErrorCode, message: string, extra: Pick<LiveUpdatesError, 'resource' | 'scope' | 'attempt' | 'cause'> = {}): LiveUpdatesError {
   return { code, message, ...extra };
 }
 

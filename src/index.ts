@@ -1,23 +1,23 @@
-// The public facade: createLiveUpdates() wires the connection, router, version tracker and
-// refetcher together and exposes one small object. Events go through mitt; every listener is
+// The public facade: createLiveUpdates() wires the connection, subscriptions, catch-up, router
+// and version tracker together and exposes one small object. Events go through mitt; every listener is
 // isolated so a throwing app callback never reaches socket.io or the other listeners.
 import mitt from 'mitt';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { createCatchUp, isSharedGap, type RefetchFn } from './catch-up';
 import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
 import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
 import { parseChange, parseResync, parseVersion, type Change } from './messages';
-import { createRefetcher, isSharedGap, type RefetchFn } from './refetch';
 import { createRouter, type ChangeHandler } from './router';
 import { createSubscriptions } from './subscriptions';
 import { createVersionTracker, type VersionChange } from './version';
 
 export type { ConnectionState, StateInfo, StateReason } from './connection';
 export type { Clock, Environment, Signal, SignalSource, TimerHandle, BrowserSignalOptions } from './environment';
+export type { GapReason, RefetchContext, RefetchFn, RefetchReason } from './catch-up';
 export { createBrowserSignals, systemClock } from './environment';
 export type { LiveUpdatesError, LiveUpdatesErrorCode } from './errors';
 export type { Change, ChangeAction } from './messages';
-export type { GapReason, RefetchContext, RefetchFn } from './refetch';
 export type { ChangeHandler } from './router';
 export type { VersionChange } from './version';
 export { PROTOCOL } from './subscriptions';
@@ -81,6 +81,17 @@ export interface LiveUpdatesOptions {
    */
   refetchSpreadMs?: number;
   /**
+   * Deadline of one refetch attempt, in ms: past it the run's `signal` is aborted and the attempt
+   * counts as failed (then it is retried). Once a subscription's refetch has succeeded, its
+   * deadline adapts to the measured latency as TCP's retransmission timeout does (RFC 6298:
+   * SRTT + 4·RTTVAR, at least 300 ms, doubled per timeout in a row) and this is its cap. Why it
+   * matters: a `fetch` sent after a sleep on a pooled keep-alive connection that died in the sleep
+   * hangs until the server's keep-alive timeout (75 s for nginx); aborting it takes the dead
+   * connection with it. 10 s: a refetch that needs longer should raise it.
+   * @default 10000
+   */
+  refetchTimeoutMs?: number;
+  /**
    * Clock and browser signals, injectable for tests.
    * @default { clock: systemClock, signals: createBrowserSignals(clock) }
    */
@@ -89,7 +100,12 @@ export interface LiveUpdatesOptions {
 
 /** Options of {@link LiveUpdates.subscribe}. */
 export interface SubscribeOptions {
-  /** Reloads this resource after a gap in the connection, so no change is lost. */
+  /**
+   * Loads this resource's data: once when the subscription becomes live (reason `'subscribed'`;
+   * also after 1 s if it is not live by then, for first paint), and again after every gap, so no
+   * change is lost. Retried until it succeeds. Changes that arrive while it runs are held and
+   * handed to the handler after it settles.
+   */
   refetch?: RefetchFn;
   /**
    * Receive only the changes published for this scope (e.g. `'user:42'`), a private subscription
@@ -97,6 +113,21 @@ export interface SubscribeOptions {
    * @default undefined
    */
   scope?: string;
+}
+
+/**
+ * What {@link LiveUpdates.subscribe} returns: the unsubscribe function (idempotent, safe after
+ * `close()`), carrying `ready`.
+ */
+export interface Unsubscribe {
+  (): void;
+  /**
+   * Resolves once the subscription is live (its changes reach this page: connected, and with the
+   * bridge, its room joined) and its `refetch`, if it has one, has succeeded since. Never rejects;
+   * stays pending for a subscription that is refused or removed first.
+   * @example await live.subscribe('books', render, { refetch: load }).ready;
+   */
+  readonly ready: Promise<void>;
 }
 
 /** A running live-updates instance. */
@@ -117,14 +148,17 @@ export interface LiveUpdates {
    */
   onStateChange(listener: (state: ConnectionState, info: StateInfo) => void): () => void;
   /**
-   * Routes changes of `resource` to `handler`, in order; `refetch` runs after every gap.
+   * Routes changes of `resource` to `handler`, in order; `refetch` loads the data when the
+   * subscription becomes live and after every gap. Delivery is at-least-once with respect to the
+   * loaded data (a change may already be in the snapshot the refetch loaded): make the handler
+   * idempotent by `id` (set or delete by id).
    * @example
    * const off = live.subscribe('books', (change) => store.apply(change), {
    *   refetch: async ({ signal }) => store.replace(await (await fetch('/books', { signal })).json()),
    * });
-   * @returns its unsubscribe
+   * @returns its unsubscribe, with `ready`
    */
-  subscribe(resource: string, handler: ChangeHandler, options?: SubscribeOptions): () => void;
+  subscribe(resource: string, handler: ChangeHandler, options?: SubscribeOptions): Unsubscribe;
   /**
    * Calls `listener` once per new deployed version; a listener added later hears the latest pending one.
    * @example live.onNewVersion(({ latest }) => showBanner(`Version ${latest} is out — reload`));
@@ -157,7 +191,7 @@ function checkOptions(options: LiveUpdatesOptions): void {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
   }
-  for (const key of ['probeTimeoutMs', 'refetchSpreadMs'] as const) {
+  for (const key of ['probeTimeoutMs', 'refetchSpreadMs', 'refetchTimeoutMs'] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) throw new TypeError(`live-updates: \`${key}\` must be a finite number ≥ 0.`);
   }
@@ -200,11 +234,6 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   };
 
   const router = createRouter((resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })));
-  const refetcher = createRefetcher({
-    clock,
-    spreadMs: options.refetchSpreadMs ?? 5000,
-    onError: (resource, cause) => report(createError('refetch-failed', `refetch of "${resource}" failed: ${describe(cause)}`, { resource, cause })),
-  });
   const versions = createVersionTracker(options.currentVersion);
 
   const onChange = (payload: unknown): void => {
@@ -220,7 +249,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   };
   const onResync = (payload: unknown): void => {
     parseResync(payload);
-    refetcher.runAll('server-resync');
+    catchUp.gap('server-resync');
   };
   socket.on(changeEvent, onChange);
   socket.on(versionEvent, onVersion);
@@ -229,24 +258,42 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   // Assigned right below; the handshake that asks (socket.io's `auth` callback) comes later.
   let connection: Connection | undefined;
   const subscriptions = createSubscriptions(socket, {
-    onRefused({ resource, scope, code, message }) {
+    clock,
+    onRefused({ resource, scope, code, message }, retryInMs) {
       const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
       const where = { resource, ...(scope === undefined ? {} : { scope }) };
-      if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${message ? `: ${message}` : ''}`, where));
-      else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${message ? `: ${message}` : ''}`, where));
+      const why = message ? `: ${message}` : '';
+      if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${why}`, where));
+      else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${why}${retryInMs === null ? '' : `; asking again in ${retryInMs} ms`}`, where));
     },
+    onLive: (key) => catchUp.live(key),
+    onUnlive: (key) => catchUp.unlive(key),
     wantsRefetchSlot() {
       const gap = connection?.pendingGap();
       return gap !== undefined && gap !== null && isSharedGap(gap);
     },
-    onRefetchSlot: (delayMs) => refetcher.reschedule(delayMs),
+    onRefetchSlot: (delayMs) => catchUp.reschedule(delayMs),
+  });
+  const catchUp = createCatchUp({
+    clock,
+    spreadMs: options.refetchSpreadMs ?? 5000,
+    timeoutMs: options.refetchTimeoutMs ?? 10_000,
+    isLive: (key) => subscriptions.isLive(key),
+    onRefetchFailed({ resource, scope, attempt, timedOutAfterMs, cause }) {
+      const why = timedOutAfterMs === undefined ? describe(cause) : `no answer within ${timedOutAfterMs} ms (aborted)`;
+      report(createError('refetch-failed', `refetch of "${resource}" failed (attempt ${attempt}): ${why}; retrying`, { resource, ...(scope === undefined ? {} : { scope }), attempt, cause }));
+    },
+    onHandlerError: (resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })),
   });
   connection = createConnection(socket, {
     clock,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
     onState: (info) => emitter.emit('state', info),
-    onGap: (reason) => refetcher.runAll(reason),
+    onUp: () => subscriptions.connected(),
+    onDown: () => catchUp.lost(),
+    onGap: (reason) => catchUp.gap(reason),
     onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
+    onKicked: (delayMs) => report(createError('kicked', `the server ended the connection right after accepting it; trying again in ${delayMs} ms`)),
   });
   const stopSignals = signals((signal) => connection.signal(signal));
   let closed = false;
@@ -267,10 +314,11 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       if (typeof handler !== 'function') throw new TypeError('live-updates: subscribe() needs a handler function.');
       const { refetch, scope } = subscribeOptions;
       if (scope !== undefined && (typeof scope !== 'string' || scope === '')) throw new TypeError('live-updates: `scope` must be a non-empty string.');
-      if (closed) return () => {};
-      const releases = [router.add(resource, handler, scope), subscriptions.add(resource, scope)];
-      if (refetch) releases.push(refetcher.add(resource, refetch, scope));
-      return () => releases.forEach((release) => release());
+      if (closed) return Object.assign(() => {}, { ready: new Promise<void>(() => {}) });
+      const subscription = subscriptions.add(resource, scope);
+      const member = catchUp.add(subscription.key, resource, scope, handler, refetch);
+      const releases = [router.add(resource, member.deliver, scope), member.release, subscription.release];
+      return Object.assign(() => releases.forEach((release) => release()), { ready: member.ready });
     },
     onNewVersion(listener) {
       const off = listen('version', listener);
@@ -290,7 +338,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       socket.off(changeEvent, onChange);
       socket.off(versionEvent, onVersion);
       socket.off(RESYNC_EVENT, onResync);
-      refetcher.clear();
+      catchUp.clear();
       subscriptions.close();
       connection.close(ownsSocket);
       router.clear();

@@ -2,11 +2,14 @@
 // and only what it may see. The set travels in the socket.io handshake (`auth.lu`), which
 // socket.io sends again on every reconnect, to whichever bridge process answers: the bridge joins
 // the rooms before it accepts the connection, so a refetch that starts on `connect` cannot miss a
-// change. Subscriptions added while connected go as `lu:subscribe` events. A client returning from
+// change. Subscriptions added while connected go as `lu:subscribe` events, and are live (their
+// changes reach this page) once the bridge acknowledged them. Refusals that may pass later
+// (`unavailable`, `rate-limited`, no answer) are asked again with backoff. A client returning from
 // a gap shared with others also asks for a refetch slot, so a restart's returning crowd reaches
 // the app's API at a rate the bridge sets. A plain socket.io
 // server ignores both, never says `lu:hello`, and keeps broadcasting: nothing changes there.
 import type { Socket } from 'socket.io-client';
+import type { Clock, TimerHandle } from './environment';
 import { parseHello, parseReply, type Refusal, type Subscription } from './messages';
 
 /** The handshake key and events of the subscription protocol. */
@@ -14,8 +17,12 @@ export const PROTOCOL = { authKey: 'lu', hello: 'lu:hello', subscribe: 'lu:subsc
 
 /** Keeps the bridge's view of this page's subscriptions in step with the page's. */
 export interface Subscriptions {
-  /** Counts one more subscriber of (resource, scope); returns its idempotent release. */
-  add(resource: string, scope: string | undefined): () => void;
+  /** Counts one more subscriber of (resource, scope); returns its key and idempotent release. */
+  add(resource: string, scope: string | undefined): { key: string; release: () => void };
+  /** Whether changes of `key` reach this page now. */
+  isLive(key: string): boolean;
+  /** The link is up: everything in the handshake is live (a plain server broadcasts everything). */
+  connected(): void;
   /** Tells the bridge this page wants nothing more, restores the socket's own `auth`, stops listening. */
   close(): void;
 }
@@ -23,34 +30,52 @@ export interface Subscriptions {
 type Auth = Record<string, unknown>;
 type AuthSource = Socket['auth'];
 
+/** How long the bridge may take to answer a `lu:subscribe` before it is asked again, in ms. */
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
+/** Asking again after a passing refusal: 1 s, 2 s, 4 s … capped, each × a random factor in [0.5, 1). */
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+/** Refusals that may pass: the app's auth service was down or slow, or this page asked too fast. */
+const PASSING: ReadonlySet<string> = new Set(['unavailable', 'rate-limited', 'timeout']);
 
-const keyOf = (resource: string, scope: string | undefined): string => JSON.stringify([resource, scope ?? null]);
+/** The key of (resource, scope): one room on the bridge. */
+export const keyOf = (resource: string, scope: string | undefined): string => JSON.stringify([resource, scope ?? null]);
 
 /** How the subscriptions talk to the rest of the instance. */
 export interface SubscriptionHooks {
-  /** Hears every subscription the bridge refused. */
-  onRefused(refusal: Refusal): void;
+  clock: Clock;
+  /** Hears every refusal; `retryInMs` when it will be asked again. */
+  onRefused(refusal: Refusal, retryInMs: number | null): void;
+  /** Changes of `key` reach this page from now on. */
+  onLive(key: string): void;
+  /** Changes of `key` no longer reach this page (refused, or about to be asked again). */
+  onUnlive(key: string): void;
   /** Whether this (re)connection will refetch after a gap shared with other clients: then it asks for a slot. */
   wantsRefetchSlot(): boolean;
   /** Hears the slot the bridge gave: refetch in this many ms. */
   onRefetchSlot(delayMs: number): void;
+  /** Source of randomness in [0, 1). */
+  random?: () => number;
 }
 
 /** Wires the protocol onto `socket`. */
 export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): Subscriptions {
-  const { onRefused } = hooks;
+  const { clock } = hooks;
+  const random = hooks.random ?? Math.random;
   const counts = new Map<string, { subscription: Subscription; count: number }>();
   /** What the bridge has been told on the current connection (handshake or events), by key. */
   let told = new Map<string, Subscription>();
+  /** What the handshake of the current connection carried. */
+  let handshake = new Set<string>();
+  const live = new Set<string>();
+  const retries = new Map<string, { attempts: number; timer: TimerHandle | null }>();
   /** Keys whose wanted state changed since the last sync. */
   const dirty = new Set<string>();
   let syncQueued = false;
-  /**
-   * The bridge greeted this connection: it speaks the protocol. A socket handed over already
-   * connected missed the greeting, so it is asked directly.
-   */
-  let bridge = socket.connected;
+  /** Send protocol events. A socket handed over already connected missed the greeting, so it is asked directly. */
+  let speaks = socket.connected;
+  /** The bridge greeted this connection: a subscription is live only once it acknowledged it. */
+  let greeted = false;
   const original: AuthSource = socket.auth;
 
   // socket.io calls `auth` (when a function) before every connection attempt: merge our list
@@ -58,6 +83,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   socket.auth = (callback: (data: object) => void) => {
     const merge = (data: unknown): void => {
       told = new Map([...counts].map(([key, entry]) => [key, entry.subscription]));
+      handshake = new Set(told.keys());
       const lu = { v: 1, subs: [...told.values()], ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
       callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: lu });
     };
@@ -65,23 +91,67 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     else merge(original);
   };
 
+  const setLive = (key: string, on: boolean): void => {
+    if (on === live.has(key)) return;
+    if (on) live.add(key);
+    else live.delete(key);
+    (on ? hooks.onLive : hooks.onUnlive)(key);
+  };
+
+  const stopRetry = (key: string): void => {
+    const retry = retries.get(key);
+    if (retry?.timer != null) clock.clearTimeout(retry.timer);
+    retries.delete(key);
+  };
+
+  /** A refusal: passing ones are asked again with backoff while the page still wants them. */
+  const refused = (refusal: Refusal): void => {
+    const key = keyOf(refusal.resource, refusal.scope);
+    told.delete(key);
+    setLive(key, false);
+    if (!counts.has(key) || !PASSING.has(refusal.code)) {
+      stopRetry(key);
+      hooks.onRefused(refusal, null);
+      return;
+    }
+    const retry = retries.get(key) ?? { attempts: 0, timer: null };
+    retries.set(key, retry);
+    retry.attempts++;
+    const delay = Math.floor(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (retry.attempts - 1)) * (0.5 + random() / 2));
+    if (retry.timer !== null) clock.clearTimeout(retry.timer);
+    retry.timer = clock.setTimeout(() => {
+      retry.timer = null;
+      const wanted = counts.get(key);
+      if (wanted && speaks && socket.connected && !told.has(key)) subscribe(key, wanted.subscription);
+    }, delay);
+    hooks.onRefused(refusal, delay);
+  };
+
   const subscribe = (key: string, subscription: Subscription): void => {
     told.set(key, subscription);
     // With a timeout, so a server that never answers (a plain one) leaves no ack callback behind.
     socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit(PROTOCOL.subscribe, subscription, (error: unknown, reply: unknown) => {
-      if (error) return; // no answer: not a bridge, or the link dropped (the next handshake carries it)
+      if (told.get(key) !== subscription || !counts.has(key)) return; // unsubscribed, or asked again since
+      if (error) {
+        // No answer: a plain server (then it broadcasts anyway), or the link dropped (the next
+        // handshake carries the list). A bridge that greeted us and went quiet is asked again.
+        if (greeted && socket.connected) refused({ ...subscription, code: 'timeout', message: `no answer within ${SUBSCRIBE_TIMEOUT_MS} ms` });
+        return;
+      }
       const { ok, code, message } = parseReply(reply);
-      if (!ok) onRefused({ ...subscription, code, message });
+      if (!ok) return refused({ ...subscription, code, message });
+      stopRetry(key);
+      setLive(key, true);
     });
   };
 
   /** Tells the bridge the net difference between what the page wants and what it was told. */
   const sync = (keys: Iterable<string>): void => {
-    if (!bridge || !socket.connected) return; // the next handshake carries the whole list
+    if (!speaks || !socket.connected) return; // the next handshake carries the whole list
     for (const key of keys) {
       const wanted = counts.get(key);
       const known = told.get(key);
-      if (wanted && !known) subscribe(key, wanted.subscription);
+      if (wanted && !known && !retries.get(key)?.timer) subscribe(key, wanted.subscription);
       else if (!wanted && known) {
         told.delete(key);
         socket.emit(PROTOCOL.unsubscribe, known);
@@ -105,14 +175,21 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   const onHello = (payload: unknown): void => {
     const hello = parseHello(payload);
     if (!hello) return;
-    bridge = true;
-    hello.denied.forEach(onRefused);
+    speaks = true;
+    greeted = true;
+    // Subscriptions made after the handshake looked live while the server's kind was unknown:
+    // on a bridge they are live only once it acknowledged them.
+    for (const key of counts.keys()) if (!handshake.has(key)) setLive(key, false);
+    hello.denied.forEach(refused);
     if (hello.refetchDelayMs !== undefined) hooks.onRefetchSlot(hello.refetchDelayMs);
     // Subscriptions added or dropped between the handshake and this greeting.
     sync(new Set([...counts.keys(), ...told.keys()]));
   };
   const onDisconnect = (): void => {
-    bridge = false;
+    speaks = false;
+    greeted = false;
+    for (const key of [...retries.keys()]) stopRetry(key);
+    live.clear();
   };
   socket.on(PROTOCOL.hello, onHello);
   socket.on('disconnect', onDisconnect);
@@ -125,21 +202,34 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
         entry = { subscription: scope === undefined ? { resource } : { resource, scope }, count: 0 };
         counts.set(key, entry);
         markDirty(key);
+        // Until a bridge greets this connection, the server is taken to be a plain one, which
+        // broadcasts everything: the subscription is live as soon as the link is.
+        if (socket.connected && !greeted) live.add(key);
       }
       entry.count++;
       let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const current = counts.get(key);
-        if (!current || --current.count > 0) return;
-        counts.delete(key);
-        markDirty(key);
+      return {
+        key,
+        release() {
+          if (released) return;
+          released = true;
+          const current = counts.get(key);
+          if (!current || --current.count > 0) return;
+          counts.delete(key);
+          live.delete(key);
+          stopRetry(key);
+          markDirty(key);
+        },
       };
+    },
+    isLive: (key) => live.has(key),
+    connected() {
+      for (const key of counts.keys()) setLive(key, true);
     },
     close() {
       // Matters for a socket the application keeps using after close().
       counts.clear();
+      for (const key of [...retries.keys()]) stopRetry(key);
       sync([...told.keys()]);
       socket.off(PROTOCOL.hello, onHello);
       socket.off('disconnect', onDisconnect);

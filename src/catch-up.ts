@@ -1,0 +1,349 @@
+// The life of one subscription, and what happens after a gap — read top to bottom:
+//
+//   subscribe → live → load → changes → gap → reload (→ retry until it succeeds)
+//
+// - subscribe: `add()`. The subscription is not live until its changes can reach this page
+//   (the connection is up and, with the bridge, its room is joined).
+// - live: `live(key)`. A subscription that is live and not yet loaded since it became live runs
+//   its `refetch` at once (reason 'subscribed'). One that is not live within FIRST_PAINT_WAIT_MS
+//   loads anyway, so the page has data while the socket struggles, and loads again once live.
+// - load: every run has a deadline; past it the run's `signal` is aborted (taking a request
+//   stuck on a dead pooled connection with it) and the run counts as failed.
+// - changes: delivered to the handler in order — except while a refetch of the same
+//   subscription is in flight: then they are held and handed over, in order, once the refetch
+//   settles, so an older snapshot can never overwrite them (hold-and-release).
+// - gap: `gap(reason)`. The link came back after a gap socket.io did not recover: every live
+//   subscription reloads; at once for a gap local to this page, spread over `spreadMs` (or the
+//   bridge's refetch slot, `reschedule()`) for gaps every client of the server shares.
+// - retry: a failed run is retried with capped, jittered exponential backoff until it succeeds,
+//   a new gap or becoming live again restarts the cycle, or the subscription is removed.
+// Hand-written: this is the catch-up that the library exists for; no dependency does it.
+import type { Clock, TimerHandle } from './environment';
+import type { Change } from './messages';
+
+/** Why the connection had a gap (and so why refetches run). */
+export type GapReason = 'transport-close' | 'transport-error' | 'ping-timeout' | 'server-disconnect' | 'offline' | 'dead-link' | 'server-resync';
+
+/** Why a refetch runs: the subscription just became live (`'subscribed'`), or the gap it closes. */
+export type RefetchReason = 'subscribed' | GapReason;
+
+/** Passed to a `refetch` callback. */
+export interface RefetchContext {
+  /** The subscribed resource. */
+  resource: string;
+  /** The subscription's scope, if it has one. */
+  scope?: string;
+  /** Why this run happens. */
+  reason: RefetchReason;
+  /** 1 for the first attempt of this catch-up, 2 for its first retry, and so on. */
+  attempt: number;
+  /** Aborted past the run's deadline, on a local gap, on unsubscribe and on `close()`: pass it to `fetch`. */
+  signal: AbortSignal;
+}
+
+/** Reloads a resource's data. May return a promise; a rejection, a throw or a missed deadline is a failed attempt. */
+export type RefetchFn = (context: RefetchContext) => unknown;
+
+// ---- Policy knobs ----------------------------------------------------------------------------
+/** A subscription not live this long after it was made loads anyway (first paint), and again once live. */
+export const FIRST_PAINT_WAIT_MS = 1000;
+/**
+ * Deadlines adapt to the API's measured latency as TCP's retransmission timeout does (RFC 6298:
+ * SRTT + 4·RTTVAR, doubled per consecutive timeout), between this floor and `refetchTimeoutMs`.
+ * The floor is lower than TCP's 1 s because a timed-out run is retried at once: what it costs is
+ * one extra request, what it buys is a page fresh within ~1.5 s of wake when its pooled HTTP
+ * connection died in the sleep.
+ */
+export const MIN_DEADLINE_MS = 300;
+/** Retry backoff after a failed run: 1 s, 2 s, 4 s … capped, each × a random factor in [0.5, 1). */
+export const RETRY_BASE_MS = 1000;
+export const RETRY_MAX_MS = 30_000;
+
+/** Gaps that hit every client of a server at once: their reloads are spread out. */
+const SHARED_GAPS: ReadonlySet<RefetchReason> = new Set<RefetchReason>(['transport-close', 'transport-error', 'ping-timeout', 'server-disconnect', 'server-resync']);
+/** Whether a gap of this kind likely hit many clients at once (a restart, a network drop). */
+export const isSharedGap = (reason: RefetchReason): boolean => SHARED_GAPS.has(reason);
+
+/** A failed refetch attempt, as reported to the instance. */
+export interface RefetchFailure {
+  resource: string;
+  scope: string | undefined;
+  attempt: number;
+  /** The run missed its deadline (its signal was aborted). */
+  timedOutAfterMs?: number;
+  cause: unknown;
+}
+
+/** Options of {@link createCatchUp}. */
+export interface CatchUpOptions {
+  clock: Clock;
+  /** Upper bound of the random delay before reloads after a shared gap, in ms. */
+  spreadMs: number;
+  /** Deadline of one refetch attempt before the API's latency is known, and the cap of every deadline, in ms. */
+  timeoutMs: number;
+  /** Whether (resource, scope) is live right now. */
+  isLive(key: string): boolean;
+  onRefetchFailed(failure: RefetchFailure): void;
+  onHandlerError(resource: string, cause: unknown): void;
+  /** Source of randomness in [0, 1). */
+  random?: () => number;
+}
+
+/** One subscription's part in the catch-up. */
+export interface Member {
+  /** Hands a change to the subscriber, or holds it while a refetch is in flight. */
+  deliver(change: Change): void;
+  /** Resolves once the subscription is live and loaded (never rejects). */
+  ready: Promise<void>;
+  /** Ends the subscription: aborts its run, drops held changes and timers. Idempotent. */
+  release(): void;
+}
+
+/** The catch-up of one live-updates instance. */
+export interface CatchUp {
+  add(key: string, resource: string, scope: string | undefined, handler: (change: Change) => void, refetch?: RefetchFn): Member;
+  /** The subscriptions of `key` became live (connection up, room joined). */
+  live(key: string): void;
+  /** The subscriptions of `key` are no longer live without a connection gap (refused, re-asked). */
+  unlive(key: string): void;
+  /** The connection was lost: nothing is live. */
+  lost(): void;
+  /** The connection is back after a gap socket.io did not recover: every live subscription reloads. */
+  gap(reason: GapReason): void;
+  /** Moves reloads still waiting out a shared-gap spread to `delayMs` from now (the bridge's slot). */
+  reschedule(delayMs: number): void;
+  /** Ends every subscription. */
+  clear(): void;
+}
+
+interface Run {
+  reason: RefetchReason;
+  controller: AbortController;
+  attempt: number;
+  startedAt: number;
+  startedLive: boolean;
+  deadline: TimerHandle;
+  deadlineMs: number;
+  held: Change[];
+}
+
+interface Entry {
+  key: string;
+  resource: string;
+  scope: string | undefined;
+  handler: (change: Change) => void;
+  refetch: RefetchFn | undefined;
+  live: boolean;
+  /** Needs a successful run that started while live. */
+  stale: boolean;
+  /** A run waiting for its time: after a spread, a backoff or the first-paint wait. */
+  waiting: { reason: RefetchReason; at: number; timer: TimerHandle; spread: boolean } | null;
+  running: Run | null;
+  /** Asked for while a run was in flight: runs when it settles. */
+  queued: RefetchReason | null;
+  /** Attempts in the current catch-up; timed-out attempts in a row. */
+  attempts: number;
+  timeouts: number;
+  /** RFC 6298 estimator of the refetch's latency, ms. */
+  srtt: number | null;
+  rttvar: number;
+  resolveReady: () => void;
+}
+
+/** Creates the catch-up of one instance. */
+export function createCatchUp(options: CatchUpOptions): CatchUp {
+  const { clock, spreadMs, timeoutMs } = options;
+  const random = options.random ?? Math.random;
+  const entries = new Set<Entry>();
+
+  const handOver = (entry: Entry, change: Change): void => {
+    try {
+      entry.handler(change);
+    } catch (cause) {
+      options.onHandlerError(entry.resource, cause);
+    }
+  };
+
+  const checkReady = (entry: Entry): void => {
+    if (entry.live && !entry.stale) entry.resolveReady();
+  };
+
+  /** Asks for a run of `entry` in `delayMs`; an earlier request wins over a later one. */
+  const request = (entry: Entry, reason: RefetchReason, delayMs: number, spread = false): void => {
+    if (!entries.has(entry) || !entry.refetch) return;
+    if (entry.running) {
+      if (entry.queued === null || entry.queued === 'subscribed') entry.queued = reason;
+      return;
+    }
+    const at = clock.now() + delayMs;
+    if (entry.waiting) {
+      if (entry.waiting.at <= at) return;
+      clock.clearTimeout(entry.waiting.timer);
+    }
+    entry.waiting = { reason, at, spread, timer: clock.setTimeout(() => start(entry, reason), delayMs) };
+  };
+
+  /** A new trigger (live, gap): the catch-up starts over, attempts and backoff forgotten. */
+  const restart = (entry: Entry, reason: RefetchReason, delayMs: number, spread = false): void => {
+    if (!entry.running && entry.waiting && !entry.waiting.spread && entry.attempts > 0) {
+      // A retry was waiting out its backoff: this trigger replaces it.
+      clock.clearTimeout(entry.waiting.timer);
+      entry.waiting = null;
+    }
+    if (!entry.running) entry.attempts = 0;
+    request(entry, reason, delayMs, spread);
+  };
+
+  const deadlineOf = (entry: Entry): number => {
+    const estimate = entry.srtt === null ? timeoutMs : Math.max(MIN_DEADLINE_MS, entry.srtt + 4 * entry.rttvar);
+    return Math.min(timeoutMs, estimate * 2 ** entry.timeouts);
+  };
+
+  const start = (entry: Entry, reason: RefetchReason): void => {
+    entry.waiting = null;
+    if (!entries.has(entry) || !entry.refetch) return;
+    const deadlineMs = deadlineOf(entry);
+    const run: Run = {
+      reason,
+      controller: new AbortController(),
+      attempt: ++entry.attempts,
+      startedAt: clock.now(),
+      startedLive: entry.live,
+      deadlineMs,
+      deadline: clock.setTimeout(() => settle(entry, run, { ok: false, timedOut: true, cause: new Error(`no answer within ${deadlineMs} ms`) }), deadlineMs),
+      held: [],
+    };
+    entry.running = run;
+    const { resource, scope } = entry;
+    const context: RefetchContext = { resource, ...(scope === undefined ? {} : { scope }), reason, attempt: run.attempt, signal: run.controller.signal };
+    try {
+      Promise.resolve(entry.refetch(context)).then(
+        () => settle(entry, run, { ok: true }),
+        (cause: unknown) => settle(entry, run, { ok: false, timedOut: false, cause }),
+      );
+    } catch (cause) {
+      settle(entry, run, { ok: false, timedOut: false, cause });
+    }
+  };
+
+  /** Ends a run without a verdict (a local gap superseded it, or the subscription ended). */
+  const abandon = (entry: Entry): Change[] => {
+    const run = entry.running;
+    if (!run) return [];
+    entry.running = null;
+    clock.clearTimeout(run.deadline);
+    run.controller.abort();
+    return run.held;
+  };
+
+  type Outcome = { ok: true } | { ok: false; timedOut: boolean; cause: unknown };
+  const settle = (entry: Entry, run: Run, outcome: Outcome): void => {
+    if (entry.running !== run) return; // abandoned, or already timed out
+    entry.running = null;
+    clock.clearTimeout(run.deadline);
+    if (outcome.ok) {
+      const sample = clock.now() - run.startedAt;
+      if (entry.srtt === null) {
+        entry.srtt = sample;
+        entry.rttvar = sample / 2;
+      } else {
+        entry.rttvar = 0.75 * entry.rttvar + 0.25 * Math.abs(entry.srtt - sample);
+        entry.srtt = 0.875 * entry.srtt + 0.125 * sample;
+      }
+      entry.attempts = 0;
+      entry.timeouts = 0;
+      if (run.startedLive && entry.live) entry.stale = false;
+    } else {
+      if (outcome.timedOut) {
+        entry.timeouts++;
+        run.controller.abort(outcome.cause);
+      }
+      options.onRefetchFailed({
+        resource: entry.resource,
+        scope: entry.scope,
+        attempt: run.attempt,
+        ...(outcome.timedOut ? { timedOutAfterMs: run.deadlineMs } : {}),
+        cause: outcome.cause,
+      });
+    }
+    // The snapshot (if any) is in: now the changes that arrived meanwhile, in order.
+    for (const change of run.held) if (entries.has(entry)) handOver(entry, change);
+    if (!entries.has(entry)) return;
+    checkReady(entry);
+    const queued = entry.queued;
+    entry.queued = null;
+    if (queued !== null) restart(entry, queued, 0);
+    else if (!outcome.ok) {
+      // A timed-out run took its (probably dead) connection with it: the first retry goes at once.
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (run.attempt - 1)) * (0.5 + random() / 2);
+      request(entry, run.reason, outcome.timedOut && entry.timeouts === 1 ? 0 : Math.floor(backoff));
+    } else if (entry.live && entry.stale) restart(entry, 'subscribed', 0);
+  };
+
+  const remove = (entry: Entry): void => {
+    if (!entries.delete(entry)) return;
+    if (entry.waiting) clock.clearTimeout(entry.waiting.timer);
+    entry.waiting = null;
+    abandon(entry);
+  };
+
+  return {
+    add(key, resource, scope, handler, refetch) {
+      let resolveReady!: () => void;
+      const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
+      entries.add(entry);
+      if (entry.live) request(entry, 'subscribed', 0);
+      else request(entry, 'subscribed', FIRST_PAINT_WAIT_MS);
+      checkReady(entry);
+      return {
+        deliver(change) {
+          if (entry.running) entry.running.held.push(change);
+          else handOver(entry, change);
+        },
+        ready,
+        release: () => remove(entry),
+      };
+    },
+    live(key) {
+      for (const entry of entries) {
+        if (entry.key !== key || entry.live) continue;
+        entry.live = true;
+        if (entry.stale) restart(entry, 'subscribed', 0);
+        checkReady(entry);
+      }
+    },
+    unlive(key) {
+      for (const entry of entries) {
+        if (entry.key !== key) continue;
+        entry.live = false;
+        if (entry.refetch) entry.stale = true;
+      }
+    },
+    lost() {
+      for (const entry of entries) entry.live = false;
+    },
+    gap(reason) {
+      const shared = isSharedGap(reason);
+      for (const entry of entries) {
+        if (!entry.live || !entry.refetch) continue;
+        entry.stale = true;
+        if (!shared && entry.running) {
+          // A local gap (sleep, offline, dead link): the run in flight most likely hangs on a
+          // connection that died with the link. Abort it and start over at once.
+          for (const change of abandon(entry)) handOver(entry, change);
+        }
+        restart(entry, reason, shared ? Math.floor(random() * spreadMs) : 0, shared && spreadMs > 0);
+      }
+    },
+    reschedule(delayMs) {
+      for (const entry of entries) {
+        const waiting = entry.waiting;
+        if (!waiting?.spread) continue;
+        clock.clearTimeout(waiting.timer);
+        entry.waiting = { ...waiting, at: clock.now() + delayMs, timer: clock.setTimeout(() => start(entry, waiting.reason), delayMs) };
+      }
+    },
+    clear: () => [...entries].forEach(remove),
+  };
+}
