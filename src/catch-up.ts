@@ -150,6 +150,8 @@ interface Entry {
   resolveReady: () => void;
 }
 
+const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+
 /** Creates the catch-up of one instance. */
 export function createCatchUp(options: CatchUpOptions): CatchUp {
   const { clock, spreadMs, timeoutMs } = options;
@@ -217,7 +219,10 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     const { resource, scope } = entry;
     const context: RefetchContext = { resource, ...(scope === undefined ? {} : { scope }), reason, attempt: run.attempt, signal: run.controller.signal };
     try {
-      Promise.resolve(entry.refetch(context)).then(
+      const result = entry.refetch(context);
+      // A refetch that returns no promise is done when it returns.
+      if (!isThenable(result)) return settle(entry, run, { ok: true });
+      result.then(
         () => settle(entry, run, { ok: true }),
         (cause: unknown) => settle(entry, run, { ok: false, timedOut: false, cause }),
       );
@@ -252,7 +257,8 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       }
       entry.attempts = 0;
       entry.timeouts = 0;
-      if (run.startedLive && entry.live) entry.stale = false;
+      // A load that started while live covers everything up to its start; a loss since is a gap of its own.
+      if (run.startedLive) entry.stale = false;
     } else {
       if (outcome.timedOut) {
         entry.timeouts++;

@@ -16,7 +16,7 @@ import type { Signal } from './environment';
 /** How long after a wake/online-like signal a lost link counts as this page's own gap, in ms. */
 export const SUSPECT_WINDOW_MS = 3000;
 /** A connection the server ends sooner than this after accepting it was kicked, in ms. */
-export const KICK_WINDOW_MS = 3000;
+export const KICK_WINDOW_MS = 2000;
 
 /** socket.io's reconnection settings, read at decision time (the app may change them). */
 export interface Backoff {

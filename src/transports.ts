@@ -47,7 +47,8 @@ export function createTransportMemory(manager: Manager, clock: Clock, onGiveUp: 
     else manager.opts.transports = own;
   };
   const pin = (): void => {
-    if (pinned || (own !== undefined && !own.some((transport) => transport === 'websocket'))) return;
+    // Only when it changes something: the app's list has WebSocket and something else.
+    if (pinned || (own !== undefined && !(own.some((t) => t === 'websocket') && own.some((t) => t !== 'websocket')))) return;
     pinned = true;
     manager.opts.transports = ['websocket'];
   };

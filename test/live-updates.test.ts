@@ -3,7 +3,8 @@ import { io as connect } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLiveUpdates, type LiveUpdates, type LiveUpdatesOptions, type RefetchContext } from '../src';
 import { startBlackholeProxy } from '../e2e/fixtures/blackhole-proxy';
-import { createFakeClock } from './helpers/fake-clock';
+import { KICK_WINDOW_MS } from '../src/reconnect-policy';
+import { createFakeClock, createShiftedClock } from './helpers/fake-clock';
 import { createManualSignals } from './helpers/manual-signals';
 import { next, startServer, until } from './helpers/server';
 
@@ -16,11 +17,12 @@ async function setup(serverOptions: Parameters<typeof startServer>[0] = {}, clie
   const server = await startServer(serverOptions);
   cleanups.push(server.close);
   const signals = createManualSignals();
+  const clock = createShiftedClock();
   const live = createLiveUpdates({
     url: server.url,
     refetchSpreadMs: 0,
     socketOptions: { transports: ['websocket'], reconnectionDelay: 50, reconnectionDelayMax: 200 },
-    environment: { signals: signals.source },
+    environment: { clock, signals: signals.source },
     ...clientOptions,
   });
   cleanups.push(() => live.close());
@@ -29,7 +31,12 @@ async function setup(serverOptions: Parameters<typeof startServer>[0] = {}, clie
   const refetches: RefetchContext['reason'][] = [];
   live.onStateChange((state, info) => states.push(`${state}:${info.reason}`));
   live.onError((error) => errors.push(error.code));
-  return { server, live, signals, states, errors, refetches };
+  /** Connected, and the connection older than the kick window: a drop now is a gap, not a kick. */
+  const established = async () => {
+    await connected(live);
+    clock.skip(KICK_WINDOW_MS);
+  };
+  return { server, live, signals, states, errors, refetches, clock, established };
 }
 
 const connected = (live: LiveUpdates) => until(() => live.state === 'connected');
@@ -88,14 +95,14 @@ describe('createLiveUpdates against a real socket.io server', () => {
   });
 
   it('reconnects after the server disconnects it and refetches once', async () => {
-    const { server, live, states } = await setup();
+    const { server, live, states, established } = await setup();
     const refetches: string[] = [];
-    live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
-    await connected(live);
+    await live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) }).ready;
+    await established();
     server.io.disconnectSockets();
-    await until(() => refetches.length === 1);
+    await until(() => refetches.length === 2);
     await connected(live);
-    expect(refetches).toEqual(['server-disconnect']);
+    expect(refetches).toEqual(['subscribed', 'server-disconnect']);
     expect(states[0]).toBe('connecting:start');
     expect(states).toContain('connected:connected');
     expect(states).toContain('reconnecting:server-disconnect');
@@ -103,28 +110,29 @@ describe('createLiveUpdates against a real socket.io server', () => {
   });
 
   it('refetches after a transport loss, and after a server restart on the same port', async () => {
-    const { server, live } = await setup();
+    const { server, live, established } = await setup();
     const refetches: string[] = [];
-    live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
-    await connected(live);
+    await live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) }).ready;
+    await established();
     server.io.sockets.sockets.forEach((socket) => socket.conn.close());
-    await until(() => refetches.length === 1);
-    expect(refetches).toEqual(['transport-close']);
+    await until(() => refetches.length === 2);
+    expect(refetches).toEqual(['subscribed', 'transport-close']);
 
+    await established();
     await server.close();
     await until(() => live.state !== 'connected');
     const restarted = await startServer({}, server.port);
     cleanups.push(restarted.close);
-    await until(() => refetches.length === 2);
+    await until(() => refetches.length === 3);
     expect(live.state).toBe('connected');
   });
 
   it('does not refetch when socket.io recovered the session, and delivers what was missed', async () => {
-    const { server, live, states } = await setup({ connectionStateRecovery: { maxDisconnectionDuration: 10_000 } });
+    const { server, live, states, established } = await setup({ connectionStateRecovery: { maxDisconnectionDuration: 10_000 } });
     const refetches: string[] = [];
     const log: unknown[] = [];
-    live.subscribe('books', (change) => log.push(change.id), { refetch: ({ reason }) => void refetches.push(reason) });
-    await connected(live);
+    await live.subscribe('books', (change) => log.push(change.id), { refetch: ({ reason }) => void refetches.push(reason) }).ready;
+    await established();
     // Recovery needs a stored offset: one message before the drop.
     server.io.emit('rt-change', { resource: 'books', action: 'create', id: 1 });
     await until(() => log.length === 1);
@@ -133,38 +141,37 @@ describe('createLiveUpdates against a real socket.io server', () => {
     await until(() => states.at(-1) === 'connected:recovered');
     await until(() => log.length === 2);
     expect(log).toEqual([1, 2]);
-    expect(refetches).toEqual([]);
+    expect(refetches).toEqual(['subscribed']);
   });
 
   it('drops the link when the browser goes offline and comes back at once when online', async () => {
     const { server, live, signals, states } = await setup();
     const refetches: string[] = [];
-    live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
-    await connected(live);
+    await live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) }).ready;
     const before = server.connections();
     signals.fire('offline');
     expect(live.state).toBe('offline');
     signals.fire('online');
-    await until(() => refetches.length === 1);
-    expect(refetches).toEqual(['offline']);
+    await until(() => refetches.length === 2);
+    expect(refetches).toEqual(['subscribed', 'offline']);
     expect(server.connections()).toBe(before + 1);
     expect(states).toContain('offline:offline');
   });
 
   it('counts a transport that closed just before the offline event as an offline gap', async () => {
     // engine.io-client closes its transport on `offline` itself, before our listener runs.
-    const { server, live, signals } = await setup();
+    const { server, live, signals, established } = await setup();
     const refetches: string[] = [];
-    live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
-    await connected(live);
+    await live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) }).ready;
+    await established();
     const dropped = new Promise((resolve) => live.onStateChange((state) => state === 'reconnecting' && resolve(state)));
     server.io.sockets.sockets.forEach((socket) => socket.conn.close());
     await dropped;
     signals.fire('offline');
     expect(live.status).toMatchObject({ state: 'offline', reason: 'offline' });
     signals.fire('online');
-    await until(() => refetches.length === 1);
-    expect(refetches).toEqual(['offline']);
+    await until(() => refetches.length === 2);
+    expect(refetches).toEqual(['subscribed', 'offline']);
   });
 
   it('keeps a healthy link on wake, tab show, resume and restore', async () => {
@@ -185,14 +192,14 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const refetches: string[] = [];
     live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
     const before = server.connections();
-    for (const [i, signal] of (['wake', 'visible', 'resume', 'restore'] as const).entries()) {
+    for (const [i, signal] of (['wake', 'visible', 'resume', 'restore', 'network-change'] as const).entries()) {
       signals.fire(signal);
       await until(() => answers === i + 1);
       clock.advance(10_000); // far past the probe timeout: the answered probe must not fire
     }
     expect(server.connections()).toBe(before);
     expect(socket.connected).toBe(true);
-    expect(refetches).toEqual([]);
+    expect(refetches).toEqual(['subscribed']); // once, when it became live: no gap since
     expect(live.status).toMatchObject({ state: 'connected', reason: 'connected' });
   });
 
@@ -208,14 +215,17 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const refetches: string[] = [];
     live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push(reason) });
     await connected(live);
+    clock.advance(0); // the load when it became live
+    expect(refetches).toEqual(['subscribed']);
     proxy.blackhole();
     signals.fire('wake');
     clock.advance(499);
     expect(live.state).toBe('connected');
     clock.advance(1);
     expect(live.status.reason).toBe('dead-link');
-    await until(() => refetches.length === 1);
-    expect(refetches).toEqual(['dead-link']);
+    await until(() => live.status.reason === 'reconnected');
+    clock.advance(0); // a local gap: reloaded at once
+    expect(refetches).toEqual(['subscribed', 'dead-link']);
     expect(live.status).toMatchObject({ state: 'connected', reason: 'reconnected' });
   });
 
@@ -227,13 +237,14 @@ describe('createLiveUpdates against a real socket.io server', () => {
     const signals = createManualSignals();
     const live = createLiveUpdates({ url: proxy.url, refetchSpreadMs: 0, probeTimeoutMs: 300, socketOptions: { transports: ['websocket'] }, environment: { signals: signals.source } });
     cleanups.push(() => live.close());
-    const refetched = new Promise<{ reason: string; at: number }>((resolve) => live.subscribe('books', () => {}, { refetch: ({ reason }) => resolve({ reason, at: Date.now() }) }));
+    const refetched = new Promise<{ reason: string; at: number }>((resolve) => {
+      const { ready } = live.subscribe('books', () => {}, { refetch: ({ reason }) => void (reason !== 'subscribed' && resolve({ reason, at: Date.now() })) });
+      void ready.then(() => proxy.blackhole() && signals.fire('wake'));
+    });
     const log: unknown[] = [];
     live.subscribe('books', (change) => log.push(change.id));
     await connected(live);
-    proxy.blackhole();
     const wokeAt = Date.now();
-    signals.fire('wake');
     const { reason, at } = await refetched;
     expect(reason).toBe('dead-link');
     expect(at - wokeAt).toBeGreaterThanOrEqual(300); // it waited for the probe, not less
@@ -266,10 +277,11 @@ describe('createLiveUpdates against a real socket.io server', () => {
 
   it('runs refetches when the bridge announces a resync', async () => {
     const { server, live } = await setup();
-    const refetched = new Promise<string>((resolve) => live.subscribe('books', () => {}, { refetch: ({ reason }) => resolve(reason) }));
-    await connected(live);
+    const reasons: string[] = [];
+    await live.subscribe('books', () => {}, { refetch: ({ reason }) => void reasons.push(reason) }).ready;
     server.io.emit('lu:resync', { reason: 'redis-reconnect' });
-    expect(await refetched).toBe('server-resync');
+    await until(() => reasons.length === 2);
+    expect(reasons).toEqual(['subscribed', 'server-resync']);
   });
 
   it('reports connection failures as errors and connects once the server is up', async () => {

@@ -36,3 +36,20 @@ export function createFakeClock(start = 1_000_000) {
   };
   return clock;
 }
+
+/**
+ * Real timers, but a wall clock the test can move forward at once (`skip`): e.g. to make a fresh
+ * connection look older than the reconnect policy's kick window without waiting for it.
+ */
+export function createShiftedClock() {
+  let offset = 0;
+  const clock: Clock & { skip(ms: number): void } = {
+    now: () => Date.now() + offset,
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    skip(ms) {
+      offset += ms;
+    },
+  };
+  return clock;
+}
