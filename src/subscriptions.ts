@@ -107,7 +107,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   /** A refusal: passing ones are asked again with backoff while the page still wants them. */
   const refused = (refusal: Refusal): void => {
     const key = keyOf(refusal.resource, refusal.scope);
-    told.delete(key);
+    // Still in `told`: what the bridge was asked; a retry asks again, a sync does not.
     setLive(key, false);
     if (!counts.has(key) || !PASSING.has(refusal.code)) {
       stopRetry(key);
@@ -122,7 +122,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     retry.timer = clock.setTimeout(() => {
       retry.timer = null;
       const wanted = counts.get(key);
-      if (wanted && speaks && socket.connected && !told.has(key)) subscribe(key, wanted.subscription);
+      if (wanted && speaks && socket.connected) subscribe(key, wanted.subscription);
     }, delay);
     hooks.onRefused(refusal, delay);
   };
@@ -151,7 +151,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     for (const key of keys) {
       const wanted = counts.get(key);
       const known = told.get(key);
-      if (wanted && !known && !retries.get(key)?.timer) subscribe(key, wanted.subscription);
+      if (wanted && !known) subscribe(key, wanted.subscription);
       else if (!wanted && known) {
         told.delete(key);
         socket.emit(PROTOCOL.unsubscribe, known);

@@ -155,6 +155,7 @@ describe('authUrl', () => {
     await bridge.publishChange({ resource: 'orders', action: 'update', id: 1, scope: 'user:42' });
 
     token = 'fresh';
+    client.established();
     bridge.io.local.disconnectSockets(true); // e.g. a deploy: the client reconnects on its own
     await until(() => app.calls.length === 2 && client.live.state === 'connected');
     await bridge.publishChange({ resource: 'orders', action: 'update', id: 2, scope: 'user:42' });
@@ -177,6 +178,7 @@ describe('signed tokens', () => {
     expect(client.codes()).toEqual(['forbidden:orders#user:42']);
 
     token = signToken({ sub: '42', grants: ['orders#user:42'], exp: now + 3600 }, secret);
+    client.established();
     bridge.io.local.disconnectSockets(true);
     await until(() => client.live.status.reason === 'reconnected');
     client.subscribe('orders', 'user:43'); // not granted

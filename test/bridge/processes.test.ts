@@ -25,6 +25,7 @@ describe('two bridge processes on one Redis', () => {
     await until(() => client.changes.length === 1);
 
     front.target = second.port as number;
+    client.established();
     await first.close(); // a deploy: the client is told to leave and reconnects through the front
     await until(() => client.live.state === 'connected' && second.health().clients === 1);
     expect(app.calls).toHaveLength(2); // authorised again by the new process

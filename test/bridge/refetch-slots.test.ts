@@ -4,6 +4,7 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRefetchSlots } from '../../src/bridge/refetch-slots';
+import { KICK_WINDOW_MS } from '../../src/reconnect-policy';
 import { createLiveUpdates } from '../../src/index';
 import { createFakeClock } from '../helpers/fake-clock';
 import { createManualSignals } from '../helpers/manual-signals';
@@ -37,6 +38,11 @@ describe('refetch slots', () => {
     });
     await until(() => clients.every((c) => c.live.state === 'connected'));
     expect(clients.flatMap((c) => c.slots)).toEqual([]); // a first connection asks for no slot
+    for (const c of clients) {
+      c.clock.advance(0); // the load when it became live
+      expect(c.refetches).toEqual(['subscribed']);
+      c.clock.jump(KICK_WINDOW_MS); // connected long enough: the disconnect below is a gap, not a kick
+    }
 
     bridge.io.disconnectSockets(); // "io server disconnect": every client shares this gap
     for (const [i, c] of clients.entries()) {
@@ -48,8 +54,8 @@ describe('refetch slots', () => {
     }
     const [, second] = clients;
     second!.clock.advance(second!.slots[0]! - 1);
-    expect(second!.refetches).toEqual([]);
+    expect(second!.refetches).toEqual(['subscribed']);
     second!.clock.advance(2);
-    expect(second!.refetches).toEqual(['server-disconnect']);
+    expect(second!.refetches).toEqual(['subscribed', 'server-disconnect']);
   });
 });
