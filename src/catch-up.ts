@@ -24,8 +24,11 @@ import type { Change } from './messages';
 /** Why the connection had a gap (and so why refetches run). */
 export type GapReason = 'transport-close' | 'transport-error' | 'ping-timeout' | 'server-disconnect' | 'offline' | 'dead-link' | 'server-resync';
 
-/** Why a refetch runs: the subscription just became live (`'subscribed'`), or the gap it closes. */
-export type RefetchReason = 'subscribed' | GapReason;
+/**
+ * Why a refetch runs: the subscription just became live (`'subscribed'`), the app asked for it
+ * (`'requested'`, `live.refetch()`), or the gap it closes.
+ */
+export type RefetchReason = 'subscribed' | 'requested' | GapReason;
 
 /** Passed to a `refetch` callback. */
 export interface RefetchContext {
@@ -108,6 +111,8 @@ export interface CatchUp {
   unlive(key: string): void;
   /** The connection was lost: nothing is live. */
   lost(): void;
+  /** Reloads the subscriptions of `key` now (the app asked), through the same cycle. */
+  refetch(key: string): void;
   /** The connection is back after a gap socket.io did not recover: every live subscription reloads. */
   gap(reason: GapReason): void;
   /** Moves reloads still waiting out a shared-gap spread to `delayMs` from now (the bridge's slot). */
@@ -328,6 +333,9 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     },
     lost() {
       for (const entry of entries) entry.live = false;
+    },
+    refetch(key) {
+      for (const entry of entries) if (entry.key === key) restart(entry, 'requested', 0);
     },
     gap(reason) {
       const shared = isSharedGap(reason);

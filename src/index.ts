@@ -9,7 +9,7 @@ import { createBrowserSignals, systemClock, type Clock, type SignalSource } from
 import { createError, describe, type LiveUpdatesError } from './errors';
 import { parseChange, parseResync, parseVersion, type Change } from './messages';
 import { createRouter, type ChangeHandler } from './router';
-import { createSubscriptions } from './subscriptions';
+import { createSubscriptions, keyOf } from './subscriptions';
 import { createVersionTracker, type VersionChange } from './version';
 
 export type { ConnectionState, StateInfo, StateReason } from './connection';
@@ -159,6 +159,13 @@ export interface LiveUpdates {
    * @returns its unsubscribe, with `ready`
    */
   subscribe(resource: string, handler: ChangeHandler, options?: SubscribeOptions): Unsubscribe;
+  /**
+   * Runs the `refetch` of every subscription of `resource` (and `scope`) now, through the same
+   * cycle as after a gap: coalesced with a run in flight, changes held meanwhile, retried until it
+   * succeeds. For a change published without its record, say; reason `'requested'`.
+   * @example live.subscribe('books', (change) => change.obj ? apply(change) : live.refetch('books'), { refetch: load });
+   */
+  refetch(resource: string, scope?: string): void;
   /**
    * Calls `listener` once per new deployed version; a listener added later hears the latest pending one.
    * @example live.onNewVersion(({ latest }) => showBanner(`Version ${latest} is out — reload`));
@@ -319,6 +326,9 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       const member = catchUp.add(subscription.key, resource, scope, handler, refetch);
       const releases = [router.add(resource, member.deliver, scope), member.release, subscription.release];
       return Object.assign(() => releases.forEach((release) => release()), { ready: member.ready });
+    },
+    refetch(resource, scope) {
+      if (!closed) catchUp.refetch(keyOf(resource, scope));
     },
     onNewVersion(listener) {
       const off = listen('version', listener);

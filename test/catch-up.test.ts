@@ -20,7 +20,7 @@ function manualRefetch() {
   return { refetch, calls, last, reasons: () => calls.map((call) => `${call.context.reason}#${call.context.attempt}`) };
 }
 
-function setup({ live = false, spreadMs = 0, timeoutMs = 10_000, random = () => 0.5 } = {}) {
+function setup({ live = false, spreadMs = 0, timeoutMs = 10_000, random = (): number => 0.5 } = {}) {
   const clock = createFakeClock();
   const failures: RefetchFailure[] = [];
   const liveKeys = new Set<string>(live ? [KEY] : []);

@@ -92,8 +92,8 @@ describe('README examples', () => {
     const script = run([file]);
     children.push(script.child);
 
-    await script.waitFor(/^loaded 3 books$/m);
     await script.waitFor(/^state connected connected$/m);
+    await script.waitFor(/^loaded 3 books \(subscribed\)\nready$/m);
     const response = await fetch(`${origin}/books`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
