@@ -12,6 +12,7 @@ import { recordingClient, deliveryCounts, type RecordingClient } from './fixture
 interface BridgePageRecord {
   changes: Array<{ resource: string; action: string; id: string | number; obj?: unknown }>;
   refetches: string[];
+  loads: string[];
   states: string[];
   errors: string[];
 }

@@ -45,8 +45,8 @@ async function proxyTo(server: TutorialServer): Promise<BlackholeProxy> {
 /** A snapshot of what the page recorded. */
 const record = (page: Page): Promise<PageRecord> =>
   page.evaluate(() => {
-    const { log, refetches, versions, errors, states, wakes, baseline } = window as unknown as PageWindow;
-    return { log, refetches, versions, errors, states, wakes, baseline };
+    const { log, refetches, loads, versions, errors, states, wakes, baseline } = window as unknown as PageWindow;
+    return { log, refetches, loads, versions, errors, states, wakes, baseline };
   });
 
 /** Waits until the page has been 'connected' `times` times and is connected now. */
