@@ -79,11 +79,12 @@ export function createReconnectPolicy(clock: Clock, backoff: Backoff, random: ()
       connectedAt = null;
       lostAt = clock.now();
       if (suspect && within(suspect.at, SUSPECT_WINDOW_MS) && MAY_BE_LOCAL.has(gap)) return { retry: 'now', gap: suspect.gap };
-      if (upFor < KICK_WINDOW_MS) {
-        // Exponential from the second kick on, capped, jittered upwards only so that seven
-        // kicks in a row stay seven attempts in 30 s whatever the dice say.
-        kicks++;
-        const delay = Math.min(backoff.max(), backoff.base() * 2 ** kicks);
+      if (upFor < KICK_WINDOW_MS && ++kicks > 1) {
+        // The second fresh connection ended in a row: the server kicks us. (One alone may be a
+        // restart that happened right after we connected: that one is retried as usual.)
+        // Exponential, capped, jittered upwards only, so that a server kicking every connection
+        // sees at most 8 in 30 s whatever the dice say.
+        const delay = Math.min(backoff.max(), backoff.base() * 2 ** (kicks - 1));
         return { retry: 'later', gap, kicked: true, delayMs: Math.floor(Math.min(backoff.max(), delay * (1 + backoff.factor() * random()))) };
       }
       // A fleet disconnected by a restarting server must not come back in the same instant.

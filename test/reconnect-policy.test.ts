@@ -6,10 +6,15 @@ import { createFakeClock } from './helpers/fake-clock';
 const backoff = { base: () => 1000, max: () => 5000, factor: () => 0.5 };
 
 describe('reconnect policy', () => {
-  it('a connection the server ends right after accepting it is a kick: exponential backoff, capped, jittered upwards', () => {
+  it('connections the server ends right after accepting them are kicks: exponential backoff, capped, jittered upwards', () => {
     const clock = createFakeClock();
     const policy = createReconnectPolicy(clock, backoff, () => 0);
     const delays: number[] = [];
+    policy.connected();
+    clock.advance(50);
+    // One fresh connection ended may be a restart right after connecting: retried as usual.
+    expect(policy.lost('server-disconnect')).toMatchObject({ retry: 'later', kicked: false });
+    expect(policy.settled()).toBe(false); // but its reload waits until a connection lasts
     for (let i = 0; i < 6; i++) {
       policy.connected();
       clock.advance(50);
