@@ -152,6 +152,9 @@ test('drops malformed messages as invalid-message errors, throws nothing into th
 });
 
 test('announces a new deployed version once; the first one seen is the running one; rollbacks, repeats, null and empty are silent', async ({ page }) => {
+  // Each re-announcement ends a connection the server accepted moments before: from the second in
+  // a row the client takes these for kicks and backs off (up to reconnectionDelayMax, 5 s).
+  test.setTimeout(120_000);
   await redis().client.set('frontend-app-version', 'v1');
   const server = await serve();
   await page.goto(server.url);
