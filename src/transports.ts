@@ -5,7 +5,8 @@
 // forgets after the first failed attempt. So after losing a WebSocket link the attempts use
 // WebSocket only — until one fails, or WEBSOCKET_ONLY_MS after the first one started (a proxy
 // that swallows upgrades makes attempts hang, not fail), whichever comes first. Then socket.io's
-// own transport list (with its polling fallback) is restored and the connection is told to try
+// own transport list (with its polling fallback) is restored — with `rememberUpgrade` off until
+// connected, or engine.io would go straight back to WebSocket — and the connection is told to try
 // again at once, abandoning an attempt that hangs. Configures socket.io through its public `opts`.
 import type { Manager } from 'socket.io-client';
 import type { Clock, TimerHandle } from './environment';
@@ -34,17 +35,27 @@ export interface TransportMemory {
 /** Creates the memory for `manager`; `onGiveUp` runs when WebSocket-only attempts are abandoned. */
 export function createTransportMemory(manager: Manager, clock: Clock, onGiveUp: () => void): TransportMemory {
   const own = manager.opts.transports;
+  const ownRememberUpgrade = manager.opts.rememberUpgrade;
   let pinned = false;
+  /** Gave up on WebSocket: engine.io's `rememberUpgrade` would go straight back to it, so it is off. */
+  let fellBack = false;
   let lastWasWebSocket = false;
   let timer: TimerHandle | null = null;
 
-  const restore = (): void => {
+  const unpin = (): void => {
     if (timer !== null) clock.clearTimeout(timer);
     timer = null;
     if (!pinned) return;
     pinned = false;
     if (own === undefined) delete manager.opts.transports;
     else manager.opts.transports = own;
+  };
+  const restore = (): void => {
+    unpin();
+    if (!fellBack) return;
+    fellBack = false;
+    if (ownRememberUpgrade === undefined) delete manager.opts.rememberUpgrade;
+    else manager.opts.rememberUpgrade = ownRememberUpgrade;
   };
   const pin = (): void => {
     // Only when it changes something: the app's list has WebSocket and something else.
@@ -54,7 +65,9 @@ export function createTransportMemory(manager: Manager, clock: Clock, onGiveUp: 
   };
   const giveUp = (): void => {
     if (!pinned) return;
-    restore();
+    unpin();
+    fellBack = true;
+    manager.opts.rememberUpgrade = false;
     onGiveUp();
   };
 
