@@ -127,6 +127,8 @@ interface Run {
   attempt: number;
   startedAt: number;
   startedLive: boolean;
+  /** The entry's `refusals` when the run started. */
+  refusals: number;
   deadline: TimerHandle;
   deadlineMs: number;
   held: Change[];
@@ -141,6 +143,11 @@ interface Entry {
   live: boolean;
   /** Needs a successful run that started while live. */
   stale: boolean;
+  /**
+   * How often it turned out not live without a connection gap (refused): a run that started
+   * while it only looked live (before the bridge's verdict) proves nothing.
+   */
+  refusals: number;
   /** A run waiting for its time: after a spread, a backoff or the first-paint wait. */
   waiting: { reason: RefetchReason; at: number; timer: TimerHandle; spread: boolean } | null;
   running: Run | null;
@@ -216,6 +223,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       attempt: ++entry.attempts,
       startedAt: clock.now(),
       startedLive: entry.live,
+      refusals: entry.refusals,
       deadlineMs,
       deadline: clock.setTimeout(() => settle(entry, run, { ok: false, timedOut: true, cause: new Error(`no answer within ${deadlineMs} ms`) }), deadlineMs),
       held: [],
@@ -263,7 +271,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       entry.attempts = 0;
       entry.timeouts = 0;
       // A load that started while live covers everything up to its start; a loss since is a gap of its own.
-      if (run.startedLive) entry.stale = false;
+      if (run.startedLive && run.refusals === entry.refusals) entry.stale = false;
     } else {
       if (outcome.timedOut) {
         entry.timeouts++;
@@ -302,7 +310,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     add(key, resource, scope, handler, refetch) {
       let resolveReady!: () => void;
       const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
+      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, refusals: 0, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
       entries.add(entry);
       if (entry.live) request(entry, 'subscribed', 0);
       else request(entry, 'subscribed', FIRST_PAINT_WAIT_MS);
@@ -328,6 +336,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       for (const entry of entries) {
         if (entry.key !== key) continue;
         entry.live = false;
+        entry.refusals++;
         if (entry.refetch) entry.stale = true;
       }
     },
