@@ -55,9 +55,16 @@ export const FIRST_PAINT_WAIT_MS = 1000;
  * SRTT + 4·RTTVAR, doubled per consecutive timeout), between this floor and `refetchTimeoutMs`.
  * The floor is lower than TCP's 1 s because a timed-out run is retried at once: what it costs is
  * one extra request, what it buys is a page fresh within ~1.5 s of wake when its pooled HTTP
- * connection died in the sleep.
+ * connections died in the sleep.
  */
-export const MIN_DEADLINE_MS = 300;
+export const MIN_DEADLINE_MS = 250;
+/**
+ * Timeouts in a row before the deadline starts doubling. After a sleep every idle connection in
+ * the browser's pool may be dead (3–4 after a page load, measured in Chromium), and each aborted
+ * attempt uses one up: those attempts keep the short deadline. A slow API, not a dead pool,
+ * shows as more timeouts in a row than that, and then gets doubled deadlines.
+ */
+export const DEAD_CONNECTION_TIMEOUTS = 4;
 /** Retry backoff after a failed run: 1 s, 2 s, 4 s … capped, each × a random factor in [0.5, 1). */
 export const RETRY_BASE_MS = 1000;
 export const RETRY_MAX_MS = 30_000;
@@ -210,7 +217,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
 
   const deadlineOf = (entry: Entry): number => {
     const estimate = entry.srtt === null ? timeoutMs : Math.max(MIN_DEADLINE_MS, entry.srtt + 4 * entry.rttvar);
-    return Math.min(timeoutMs, estimate * 2 ** entry.timeouts);
+    return Math.min(timeoutMs, estimate * 2 ** Math.max(0, entry.timeouts - DEAD_CONNECTION_TIMEOUTS + 1));
   };
 
   const start = (entry: Entry, reason: RefetchReason): void => {
@@ -293,9 +300,10 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     entry.queued = null;
     if (queued !== null) restart(entry, queued, 0);
     else if (!outcome.ok) {
-      // A timed-out run took its (probably dead) connection with it: the first retry goes at once.
+      // A timed-out run took its (probably dead) connection with it, and its deadline already
+      // spaced the attempts: retry at once. A refusal (503…) waits out a backoff.
       const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (run.attempt - 1)) * (0.5 + random() / 2);
-      request(entry, run.reason, outcome.timedOut && entry.timeouts === 1 ? 0 : Math.floor(backoff));
+      request(entry, run.reason, outcome.timedOut ? 0 : Math.floor(backoff));
     } else if (entry.live && entry.stale) restart(entry, 'subscribed', 0);
   };
 
