@@ -5,7 +5,8 @@
 // - probe.ts: noticing a link that died silently during a sleep within a second of wake;
 // - reconnect-policy.ts: what a loss means (this page's own, a kick, a server restart) and when
 //   to try again, including after the server's own disconnect, which socket.io leaves to the app;
-// - transports.ts: WebSocket first after losing a WebSocket link, for a bounded time;
+// - transports.ts: WebSocket first after losing a WebSocket link, for a bounded time, and
+//   attempts that hang (dead pooled connections) abandoned for the next;
 // and, here, skipping the backoff wait when the browser says the network is back or the page woke.
 import type { Socket } from 'socket.io-client';
 import type { Clock, Signal, TimerHandle } from './environment';

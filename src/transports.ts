@@ -1,22 +1,29 @@
-// Reconnect with the transport that last worked, but not for long. After a sleep, the browser's
-// pooled keep-alive connections to the server can be as dead as the old link, and a long-polling
-// request sent on one hangs until socket.io's 20 s connect timeout; a WebSocket always opens a
-// fresh connection. engine.io-client's `rememberUpgrade` would go straight to a WebSocket, but it
-// forgets after the first failed attempt. So after losing a WebSocket link the attempts use
-// WebSocket only — until one fails, or WEBSOCKET_ONLY_MS after the first one started (a proxy
-// that swallows upgrades makes attempts hang, not fail), whichever comes first. Then socket.io's
-// own transport list (with its polling fallback) is restored — with `rememberUpgrade` off until
-// connected, or engine.io would go straight back to WebSocket — and the connection is told to try
-// again at once, abandoning an attempt that hangs. Configures socket.io through its public `opts`.
+// How reconnection attempts use the transports, after a link was lost. Two hazards, one remedy
+// each; socket.io-client does neither by itself:
+// - After a sleep, the browser's pooled keep-alive connections to the server can be as dead as the
+//   old link, and a long-polling request sent on one hangs until socket.io's 20 s connect timeout,
+//   while a WebSocket always opens a fresh connection. engine.io-client's `rememberUpgrade` goes
+//   straight to a WebSocket but forgets after the first failed attempt. So after losing a
+//   WebSocket link the attempts use WebSocket only — until one fails, or hangs ATTEMPT_DEADLINE_MS
+//   (a proxy that swallows upgrades makes attempts hang, not fail). Then socket.io's own transport
+//   list (polling first) is restored, with `rememberUpgrade` off until connected (or engine.io
+//   would go straight back to the WebSocket), and the next attempt starts at once.
+// - An attempt that hangs anyway (a polling request on a dead pooled connection) is abandoned
+//   after ATTEMPT_DEADLINE_MS and the next starts at once: abandoning it closes that connection,
+//   so each abandoned attempt clears one dead connection from the pool. A few in a row at most;
+//   after that socket.io's own connect timeout applies (a slow network, not a dead pool).
+// Configures socket.io through its public `opts`.
 import type { Manager } from 'socket.io-client';
 import type { Clock, TimerHandle } from './environment';
 
 /**
- * How long WebSocket-only attempts are tried after losing a WebSocket link, from the first
- * attempt's start, in ms. Long enough for a fresh WebSocket on a slow mobile link (3 round trips
- * at 300 ms), short enough to be back over long-polling within 3 s where upgrades are refused.
+ * How long a reconnection attempt may take before it is abandoned, in ms. Long enough for a fresh
+ * WebSocket on a slow mobile link (3 round trips at 300 ms plus the reconnection delay's share),
+ * short enough to be back over long-polling within 3 s where upgrades are refused or hang.
  */
-export const WEBSOCKET_ONLY_MS = 2500;
+export const ATTEMPT_DEADLINE_MS = 2500;
+/** Attempts in a row abandoned for hanging (dead pooled connections: 3–4 after a page load) before socket.io's own timeout applies. */
+export const MAX_ABANDONED_ATTEMPTS = 4;
 
 /** The transport memory of one socket.io Manager. */
 export interface TransportMemory {
@@ -28,34 +35,31 @@ export interface TransportMemory {
   failed(): void;
   /** The network came back or the page woke: WebSocket first again, with a fresh budget. */
   renew(): void;
-  /** Connected again (or closing): socket.io's own transports from now on. */
+  /** Connected again (or closing): socket.io's own settings from now on. */
   restore(): void;
 }
 
-/** Creates the memory for `manager`; `onGiveUp` runs when WebSocket-only attempts are abandoned. */
-export function createTransportMemory(manager: Manager, clock: Clock, onGiveUp: () => void): TransportMemory {
+/** Creates the memory for `manager`; `onAbandon` must start a new attempt at once. */
+export function createTransportMemory(manager: Manager, clock: Clock, onAbandon: () => void): TransportMemory {
   const own = manager.opts.transports;
   const ownRememberUpgrade = manager.opts.rememberUpgrade;
+  let reconnecting = false;
   let pinned = false;
   /** Gave up on WebSocket: engine.io's `rememberUpgrade` would go straight back to it, so it is off. */
   let fellBack = false;
   let lastWasWebSocket = false;
+  let abandoned = 0;
   let timer: TimerHandle | null = null;
 
-  const unpin = (): void => {
+  const stopWatch = (): void => {
     if (timer !== null) clock.clearTimeout(timer);
     timer = null;
+  };
+  const unpin = (): void => {
     if (!pinned) return;
     pinned = false;
     if (own === undefined) delete manager.opts.transports;
     else manager.opts.transports = own;
-  };
-  const restore = (): void => {
-    unpin();
-    if (!fellBack) return;
-    fellBack = false;
-    if (ownRememberUpgrade === undefined) delete manager.opts.rememberUpgrade;
-    else manager.opts.rememberUpgrade = ownRememberUpgrade;
   };
   const pin = (): void => {
     // Only when it changes something: the app's list has WebSocket and something else.
@@ -63,28 +67,50 @@ export function createTransportMemory(manager: Manager, clock: Clock, onGiveUp: 
     pinned = true;
     manager.opts.transports = ['websocket'];
   };
-  const giveUp = (): void => {
-    if (!pinned) return;
+  const fallBack = (): void => {
     unpin();
     fellBack = true;
     manager.opts.rememberUpgrade = false;
-    onGiveUp();
+    onAbandon();
+  };
+  const hung = (): void => {
+    timer = null;
+    if (pinned) return fallBack();
+    if (abandoned >= MAX_ABANDONED_ATTEMPTS) return;
+    abandoned++;
+    onAbandon();
   };
 
   return {
     lost() {
+      reconnecting = true;
       lastWasWebSocket = manager.engine?.transport?.name === 'websocket';
       if (lastWasWebSocket) pin();
     },
     attempt() {
-      if (pinned && timer === null) timer = clock.setTimeout(giveUp, WEBSOCKET_ONLY_MS);
+      if (!reconnecting) return;
+      stopWatch();
+      timer = clock.setTimeout(hung, ATTEMPT_DEADLINE_MS);
     },
-    failed: giveUp,
+    failed() {
+      // socket.io waits out its backoff before the next attempt: nothing hangs meanwhile.
+      stopWatch();
+      if (pinned) fallBack();
+    },
     renew() {
       if (!lastWasWebSocket) return;
-      restore();
+      abandoned = 0;
       pin();
     },
-    restore,
+    restore() {
+      stopWatch();
+      reconnecting = false;
+      abandoned = 0;
+      unpin();
+      if (!fellBack) return;
+      fellBack = false;
+      if (ownRememberUpgrade === undefined) delete manager.opts.rememberUpgrade;
+      else manager.opts.rememberUpgrade = ownRememberUpgrade;
+    },
   };
 }
