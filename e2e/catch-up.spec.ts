@@ -21,6 +21,7 @@ import { startBooksApp, type BooksApp, type BooksAppOptions } from './fixtures/b
 import type { Book, CatchUpRecord, CatchUpWindow } from './fixtures/catch-up-page';
 import { useRedisPerFile } from './fixtures/redis-per-file';
 import { findRenderer, resume, suspend } from './fixtures/renderer';
+import { KICK_WINDOW_MS as RECONNECT_KICK_WINDOW_MS } from '../src/reconnect-policy';
 
 /** A modelled laptop sleep: well past the client's 2 s wake threshold. */
 const SLEEP_MS = 4000;
@@ -32,8 +33,8 @@ const GOAL_WAKE_TO_EQUAL_MS = 1500;
 const BOUND_WAKE_TO_EQUAL_MS = 5000;
 /** How long cases 4 and 5 wait for the page to equal the server before reporting it stale; raise it (CATCH_UP_PATIENCE_MS=100000) to measure a slow client. */
 const PATIENCE_MS = Number(process.env.CATCH_UP_PATIENCE_MS ?? 10_000);
-/** The contract counts a connection the server ends within 3 s of accepting it as 'kicked' (backoff, no refetch): resets wait past that. */
-const KICK_WINDOW_MS = 3000;
+/** Resets wait until the connection is older than the kick window (a fresh connection ended is a kick, not a gap), with a margin. */
+const KICK_WINDOW_MS = RECONNECT_KICK_WINDOW_MS + 1000;
 
 const redis = useRedisPerFile();
 let apps: BooksApp[] = [];
