@@ -16,10 +16,27 @@ afterEach(() => cleanups.run());
 describe('refetch slots', () => {
   it('hands out slots 1/rate apart, at once when idle, never beyond the cap', () => {
     let now = 0;
-    const slots = createRefetchSlots(10, 250, () => now);
-    expect([slots.take(), slots.take(), slots.take(), slots.take()]).toEqual([0, 100, 200, 250]);
+    const dice = [0.5, 0.1];
+    const slots = createRefetchSlots(10, 250, () => now, () => dice.shift() ?? 0);
+    // Past capacity (3 slots fit in 250 ms at 10/s): spread over the window, not piled on its edge.
+    expect([slots.take(), slots.take(), slots.take(), slots.take(), slots.take()]).toEqual([0, 100, 200, 125, 25]);
     now = 10_000;
     expect(slots.take()).toBe(0);
+  });
+
+  it('has no cliff: 10,000 clients returning within 2 s on one process, 80/s over 30 s, peak 100 ms bucket ≤ 2× the mean', () => {
+    let now = 0;
+    const slots = createRefetchSlots(80, 30_000, () => now);
+    const buckets = new Array<number>(330).fill(0);
+    for (let i = 0; i < 10_000; i++) {
+      now = Math.floor((i / 10_000) * 2000); // the reconnect wave itself takes 2 s
+      buckets[Math.floor((now + slots.take()) / 100)]! += 1;
+    }
+    const busy = buckets.slice(0, 320);
+    const mean = busy.reduce((a, b) => a + b, 0) / busy.length;
+    // Before: 7,600 clients on the 30 s slot, one bucket of thousands.
+    expect(Math.max(...buckets)).toBeLessThanOrEqual(2 * mean);
+    expect(buckets.slice(320).every((count) => count === 0)).toBe(true);
   });
 
   it('tells clients returning from a shared gap their slot, and their refetches wait for it', async () => {
