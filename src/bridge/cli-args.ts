@@ -32,6 +32,7 @@ Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
                          LU_TOKEN_SECRET    secret of tokens signed with signToken (environment only, never a flag)
   --max-http-buffer-size <bytes> LU_MAX_HTTP_BUFFER_SIZE largest client message (default ${bridgeDefaults.maxHttpBufferSize})
   --refetch-rate <n>     LU_REFETCH_RATE    refetching clients let through per second after a restart (default ${bridgeDefaults.refetchRate}; 0 = off)
+  --drain <ms>           LU_DRAIN_MS        on SIGTERM, disconnect clients in even batches over this time (default ${bridgeDefaults.drainMs}: all at once)
   -h, --help             print this help
 
 Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
@@ -55,6 +56,7 @@ const flags = {
   'auth-timeout': 'LU_AUTH_TIMEOUT',
   'max-http-buffer-size': 'LU_MAX_HTTP_BUFFER_SIZE',
   'refetch-rate': 'LU_REFETCH_RATE',
+  drain: 'LU_DRAIN_MS',
 } as const;
 
 type Flag = keyof typeof flags;
@@ -110,6 +112,7 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     authTimeoutMs: number('auth-timeout'),
     maxHttpBufferSize: number('max-http-buffer-size'),
     refetchRate: number('refetch-rate'),
+    drainMs: number('drain'),
     authorize: secret ? createTokenAuthorizer({ secret }) : undefined,
   };
   return { kind: 'run', options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };

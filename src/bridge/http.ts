@@ -15,18 +15,21 @@ export interface HealthReport {
   redis: 'up' | 'down' | 'embedded';
   /** Socket.io clients connected to this process. */
   clients: number;
+  /** Closing: new connections are refused while the clients are told to leave (present only then). */
+  draining?: true;
 }
 
 /**
- * A handler for `GET|HEAD <path>` that answers 200 with the report as JSON. It answers 200 even
- * when `ok` is false (the process is alive and still serves its clients); monitors read `ok`.
+ * A handler for `GET|HEAD <path>` that answers with the report as JSON: 200 while the process
+ * serves its clients, even when `ok` is false for Redis (monitors read `ok`); 503 while it is
+ * closing (`draining`), so that load balancers that check the status send new clients elsewhere.
  */
 export function createHealthHandler(path: string, report: () => HealthReport): RequestHandler {
   return (req, res) => {
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname !== path || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const body = report();
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.writeHead(body.draining ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
     return true;
   };

@@ -129,7 +129,7 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
 
   const health = (): HealthReport => {
     const redis = bus.status();
-    return { ok: accepting && redis !== 'down', redis, clients: io.engine.clientsCount };
+    return { ok: accepting && redis !== 'down', redis, clients: io.engine.clientsCount, ...(accepting ? {} : { draining: true as const }) };
   };
   if (opts.healthPath !== false) teardown.push(interceptRequests(httpServer, createHealthHandler(opts.healthPath, health)));
 
@@ -214,8 +214,26 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     }
   }
 
+  /**
+   * Tells this process's clients to leave in even batches over `ms`, every DRAIN_STEP_MS, while
+   * new connections are refused (`accepting` is false) and changes still reach those not yet told.
+   */
+  const drain = async (ms: number): Promise<void> => {
+    const sockets = [...io.of('/').sockets.values()];
+    const steps = Math.max(1, Math.floor(ms / DRAIN_STEP_MS));
+    for (let step = 0; step < steps && sockets.length > 0; step++) {
+      const batch = sockets.splice(0, Math.ceil(sockets.length / (steps - step)));
+      for (const socket of batch) socket.disconnect(true);
+      if (step < steps - 1) await new Promise((resolve) => setTimeout(resolve, DRAIN_STEP_MS));
+    }
+  };
+
   const closeAll = async (): Promise<void> => {
     accepting = false;
+    if (opts.drainMs > 0) {
+      logger.info(`draining ${io.of('/').sockets.size} client(s) over ${opts.drainMs} ms`);
+      await drain(opts.drainMs);
+    }
     for (const fn of teardown.splice(0)) fn();
     // disconnect(true) sends a DISCONNECT packet, so clients see "io server disconnect" (not a
     // transport error) and know this server left on purpose.
@@ -262,6 +280,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     },
   };
 }
+
+/** Time between two batches of a drain, in ms. */
+const DRAIN_STEP_MS = 100;
 
 /** How long close() lets in-flight HTTP requests finish before it drops their connections. */
 const CLOSE_GRACE_MS = 1000;

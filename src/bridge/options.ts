@@ -175,11 +175,21 @@ export interface BridgeOptions {
    */
   refetchRate?: number;
   /**
-   * Latest slot handed out, in ms from the client's return; past it slots are shared, so no
-   * client waits longer than this to catch up.
+   * Latest slot handed out, in ms from the client's return: no client waits longer than this to
+   * catch up. Past the window's capacity (`refetchRate × maxRefetchDelayMs`) clients get a
+   * uniformly random delay within it, so the rate rises but stays flat.
    * @default 30000
    */
   maxRefetchDelayMs?: number;
+  /**
+   * On `close()` (the CLI: SIGTERM, SIGINT), how long to take disconnecting this process's
+   * clients, in ms: they are told to leave in even batches over this time instead of all at once,
+   * so a rolling restart of N processes does not become one reconnect wave. Meanwhile new
+   * connections are refused and `/healthz` answers 503, so a load balancer sends them to the other
+   * processes; changes keep flowing to the clients not yet told. `0`: all at once.
+   * @default 0
+   */
+  drainMs?: number;
   /**
    * After Redis comes back, clients are told to refetch at once and again this many ms later:
    * publishers' own Redis connections may return after the bridge's, and a change committed
@@ -223,6 +233,7 @@ export const bridgeDefaults = {
   maxChangeSize: 1_000_000,
   refetchRate: 80,
   maxRefetchDelayMs: 30_000,
+  drainMs: 0,
   resyncAgainMs: 5000,
 } as const satisfies Partial<BridgeOptions>;
 
@@ -242,7 +253,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptio
   for (const name of names) {
     if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
   }
-  for (const name of ['refetchRate', 'maxRefetchDelayMs', 'resyncAgainMs'] as const) {
+  for (const name of ['refetchRate', 'maxRefetchDelayMs', 'drainMs', 'resyncAgainMs'] as const) {
     if (!Number.isFinite(resolved[name]) || resolved[name] < 0) throw new TypeError(`invalid ${name}: ${String(resolved[name])}`);
   }
   if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
