@@ -22,6 +22,22 @@ describe('browser signals', () => {
     expect(clock.pending()).toBe(0);
   });
 
+  it('reports a network change (Network Information API, where the browser has it)', () => {
+    const connection = new EventTarget();
+    Object.defineProperty(navigator, 'connection', { value: connection, configurable: true });
+    try {
+      const log: Signal[] = [];
+      const stop = createBrowserSignals(createFakeClock())((signal) => log.push(signal));
+      connection.dispatchEvent(new Event('change'));
+      expect(log).toEqual(['network-change']);
+      stop();
+      connection.dispatchEvent(new Event('change'));
+      expect(log).toHaveLength(1);
+    } finally {
+      Reflect.deleteProperty(navigator, 'connection');
+    }
+  });
+
   it('reports a wake when timers fire late after a wall-clock jump, not on normal ticks', () => {
     const clock = createFakeClock();
     const log: Signal[] = [];

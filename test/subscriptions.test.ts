@@ -2,6 +2,7 @@
 import type { Socket as ServerSocket } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLiveUpdates, type LiveUpdatesOptions } from '../src';
+import { createFakeClock } from './helpers/fake-clock';
 import { createManualSignals } from './helpers/manual-signals';
 import { startServer, until } from './helpers/server';
 
@@ -70,6 +71,42 @@ describe('subscriptions', () => {
     await until(() => bridge.log.length === 3);
     expect(bridge.log).toEqual(['lu:subscribe:books', 'lu:subscribe:orders#forbidden:2', 'lu:unsubscribe:books']);
     expect(errors).toEqual(['forbidden:orders#forbidden:1', 'forbidden:orders#forbidden:2']);
+  });
+
+  it('asks again, with backoff, after a passing refusal (unavailable), never after forbidden; loads once accepted', async () => {
+    const server = await startServer();
+    cleanups.push(server.close);
+    let answers = ['unavailable', 'unavailable', 'ok'];
+    const asked: string[] = [];
+    server.io.on('connection', (socket: ServerSocket) => {
+      socket.emit('lu:hello', { v: 1, denied: [] });
+      socket.on('lu:subscribe', (payload: Sub, ack: (reply: unknown) => void) => {
+        asked.push(payload.scope ?? payload.resource);
+        if (payload.scope === 'forbidden') return ack({ ok: false, code: 'forbidden' });
+        const answer = answers.shift() ?? 'ok';
+        ack(answer === 'ok' ? { ok: true } : { ok: false, code: answer });
+      });
+    });
+    const clock = createFakeClock(Date.now());
+    const { live, errors } = client(server.url, { environment: { clock, signals: createManualSignals().source } });
+    await until(() => live.state === 'connected');
+    clock.advance(0);
+    const loads: string[] = [];
+    const { ready } = live.subscribe('orders', () => {}, { scope: 'user:42', refetch: ({ reason }) => void loads.push(reason) });
+    live.subscribe('orders', () => {}, { scope: 'forbidden' });
+    await until(() => errors.length === 2); // the first unavailable, and forbidden
+    expect(asked.sort()).toEqual(['forbidden', 'user:42']);
+    clock.advance(1000); // the first retry, within 1 s × [0.5, 1)
+    await until(() => errors.length === 3);
+    clock.advance(2000); // the second, within 2 s × [0.5, 1)
+    await until(() => asked.length === 4);
+    clock.advance(0);
+    await ready;
+    // Not live 1 s after it was made: loaded for first paint; then again once the bridge accepted it.
+    expect(loads).toEqual(['subscribed', 'subscribed']);
+    expect(asked.filter((name) => name === 'forbidden')).toHaveLength(1);
+    expect(errors).toEqual(['subscribe-failed:orders#user:42', 'forbidden:orders#forbidden', 'subscribe-failed:orders#user:42']);
+    answers = [];
   });
 
   it('sends the net effect of the changes made in one task: a subscribe undone at once sends nothing', async () => {
