@@ -150,6 +150,8 @@ interface Entry {
   live: boolean;
   /** Needs a successful run that started while live. */
   stale: boolean;
+  /** Why it is stale: it never loaded since it became live, or the gap whose reload did not complete. */
+  staleReason: RefetchReason;
   /**
    * How often it turned out not live without a connection gap (refused): a run that started
    * while it only looked live (before the bridge's verdict) proves nothing.
@@ -318,7 +320,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     add(key, resource, scope, handler, refetch) {
       let resolveReady!: () => void;
       const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, refusals: 0, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
+      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, staleReason: 'subscribed', refusals: 0, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
       entries.add(entry);
       if (entry.live) request(entry, 'subscribed', 0);
       else request(entry, 'subscribed', FIRST_PAINT_WAIT_MS);
@@ -336,7 +338,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       for (const entry of entries) {
         if (entry.key !== key || entry.live) continue;
         entry.live = true;
-        if (entry.stale) restart(entry, 'subscribed', 0);
+        if (entry.stale) restart(entry, entry.staleReason, 0);
         checkReady(entry);
       }
     },
@@ -345,6 +347,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         if (entry.key !== key) continue;
         entry.live = false;
         entry.refusals++;
+        entry.staleReason = 'subscribed';
         if (entry.refetch) entry.stale = true;
       }
     },
@@ -359,6 +362,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       for (const entry of entries) {
         if (!entry.live || !entry.refetch) continue;
         entry.stale = true;
+        entry.staleReason = reason;
         if (!shared && entry.running) {
           // A local gap (sleep, offline, dead link): the run in flight most likely hangs on a
           // connection that died with the link. Abort it and start over at once.
