@@ -118,8 +118,10 @@ export interface CatchUp {
   unlive(key: string): void;
   /** The connection was lost: nothing is live. */
   lost(): void;
-  /** Reloads the subscriptions of `key` now (the app asked), through the same cycle. */
-  refetch(key: string): void;
+  /** Reloads the subscriptions of `resource` (of `scope` only, when given) now (the app asked), through the same cycle. */
+  refetch(resource: string, scope?: string): void;
+  /** The bridge refused the subscriptions of `key` for good (forbidden, invalid): no loads until they are live. */
+  refused(key: string): void;
   /** The connection is back after a gap socket.io did not recover: every live subscription reloads. */
   gap(reason: GapReason): void;
   /** Moves reloads still waiting out a shared-gap spread to `delayMs` from now (the bridge's slot). */
@@ -134,8 +136,8 @@ interface Run {
   attempt: number;
   startedAt: number;
   startedLive: boolean;
-  /** The entry's `refusals` when the run started. */
-  refusals: number;
+  /** The entry's `epoch` when the run started. */
+  epoch: number;
   deadline: TimerHandle;
   deadlineMs: number;
   held: Change[];
@@ -153,15 +155,16 @@ interface Entry {
   /** Why it is stale: it never loaded since it became live, or the gap whose reload did not complete. */
   staleReason: RefetchReason;
   /**
-   * How often it turned out not live without a connection gap (refused): a run that started
-   * while it only looked live (before the bridge's verdict) proves nothing.
+   * Counts what makes a load in flight insufficient: a gap after it started (it may predate
+   * changes lost in the gap), or a refusal (it started while the subscription only looked live,
+   * before the bridge's verdict). Only a run that started in the current epoch clears `stale`.
    */
-  refusals: number;
+  epoch: number;
   /** A run waiting for its time: after a spread, a backoff or the first-paint wait. */
   waiting: { reason: RefetchReason; at: number; timer: TimerHandle; spread: boolean } | null;
   running: Run | null;
-  /** Asked for while a run was in flight: runs when it settles. */
-  queued: RefetchReason | null;
+  /** Asked for while a run was in flight: runs when it settles, at `at` (a shared gap's spread or the bridge's slot) or at once. */
+  queued: { reason: RefetchReason; at: number | null } | null;
   /** Attempts in the current catch-up; timed-out attempts in a row. */
   attempts: number;
   timeouts: number;
@@ -195,7 +198,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
   const request = (entry: Entry, reason: RefetchReason, delayMs: number, spread = false): void => {
     if (!entries.has(entry) || !entry.refetch) return;
     if (entry.running) {
-      if (entry.queued === null || entry.queued === 'subscribed') entry.queued = reason;
+      if (entry.queued === null || entry.queued.reason === 'subscribed') entry.queued = { reason, at: spread ? clock.now() + delayMs : null };
       return;
     }
     const at = clock.now() + delayMs;
@@ -217,22 +220,25 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     request(entry, reason, delayMs, spread);
   };
 
-  const deadlineOf = (entry: Entry): number => {
+  const deadlineOf = (entry: Entry, reason: RefetchReason): number => {
     const estimate = entry.srtt === null ? timeoutMs : Math.max(MIN_DEADLINE_MS, entry.srtt + 4 * entry.rttvar);
-    return Math.min(timeoutMs, estimate * 2 ** Math.max(0, entry.timeouts - DEAD_CONNECTION_TIMEOUTS + 1));
+    // After a gap local to this page (a sleep, a network change) a timeout most likely used up one
+    // dead pooled connection, not the API's patience: the first few keep the short deadline.
+    const free = reason === 'dead-link' || reason === 'offline' ? DEAD_CONNECTION_TIMEOUTS - 1 : 0;
+    return Math.min(timeoutMs, estimate * 2 ** Math.max(0, entry.timeouts - free));
   };
 
   const start = (entry: Entry, reason: RefetchReason): void => {
     entry.waiting = null;
     if (!entries.has(entry) || !entry.refetch) return;
-    const deadlineMs = deadlineOf(entry);
+    const deadlineMs = deadlineOf(entry, reason);
     const run: Run = {
       reason,
       controller: new AbortController(),
       attempt: ++entry.attempts,
       startedAt: clock.now(),
       startedLive: entry.live,
-      refusals: entry.refusals,
+      epoch: entry.epoch,
       deadlineMs,
       deadline: clock.setTimeout(() => settle(entry, run, { ok: false, timedOut: true, cause: new Error(`no answer within ${deadlineMs} ms`) }), deadlineMs),
       held: [],
@@ -280,7 +286,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       entry.attempts = 0;
       entry.timeouts = 0;
       // A load that started while live covers everything up to its start; a loss since is a gap of its own.
-      if (run.startedLive && run.refusals === entry.refusals) entry.stale = false;
+      if (run.startedLive && run.epoch === entry.epoch) entry.stale = false;
     } else {
       if (outcome.timedOut) {
         entry.timeouts++;
@@ -300,7 +306,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     checkReady(entry);
     const queued = entry.queued;
     entry.queued = null;
-    if (queued !== null) restart(entry, queued, 0);
+    if (queued !== null) restart(entry, queued.reason, queued.at === null ? 0 : Math.max(0, queued.at - clock.now()), queued.at !== null);
     else if (!outcome.ok) {
       // A timed-out run took its (probably dead) connection with it, and its deadline already
       // spaced the attempts: retry at once. A refusal (503…) waits out a backoff.
@@ -320,7 +326,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     add(key, resource, scope, handler, refetch) {
       let resolveReady!: () => void;
       const ready = new Promise<void>((resolve) => (resolveReady = resolve));
-      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, staleReason: 'subscribed', refusals: 0, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
+      const entry: Entry = { key, resource, scope, handler, refetch, live: options.isLive(key), stale: refetch !== undefined, staleReason: 'subscribed', epoch: 0, waiting: null, running: null, queued: null, attempts: 0, timeouts: 0, srtt: null, rttvar: 0, resolveReady };
       entries.add(entry);
       if (entry.live) request(entry, 'subscribed', 0);
       else request(entry, 'subscribed', FIRST_PAINT_WAIT_MS);
@@ -346,7 +352,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       for (const entry of entries) {
         if (entry.key !== key) continue;
         entry.live = false;
-        entry.refusals++;
+        entry.epoch++;
         entry.staleReason = 'subscribed';
         if (entry.refetch) entry.stale = true;
       }
@@ -354,8 +360,22 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     lost() {
       for (const entry of entries) entry.live = false;
     },
-    refetch(key) {
-      for (const entry of entries) if (entry.key === key) restart(entry, 'requested', 0);
+    refetch(resource, scope) {
+      for (const entry of entries) if (entry.resource === resource && (scope === undefined || entry.scope === scope)) restart(entry, 'requested', 0);
+    },
+    refused(key) {
+      for (const entry of entries) {
+        if (entry.key !== key) continue;
+        entry.live = false;
+        entry.epoch++;
+        if (!entry.refetch) continue;
+        entry.stale = true;
+        entry.staleReason = 'subscribed';
+        if (entry.waiting) clock.clearTimeout(entry.waiting.timer);
+        entry.waiting = null;
+        entry.queued = null;
+        for (const change of abandon(entry)) handOver(entry, change);
+      }
     },
     gap(reason) {
       const shared = isSharedGap(reason);
@@ -363,6 +383,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         if (!entry.live || !entry.refetch) continue;
         entry.stale = true;
         entry.staleReason = reason;
+        entry.epoch++;
         if (!shared && entry.running) {
           // A local gap (sleep, offline, dead link): the run in flight most likely hangs on a
           // connection that died with the link. Abort it and start over at once.
@@ -373,6 +394,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     },
     reschedule(delayMs) {
       for (const entry of entries) {
+        if (entry.queued?.at != null) entry.queued.at = clock.now() + delayMs;
         const waiting = entry.waiting;
         if (!waiting?.spread) continue;
         clock.clearTimeout(waiting.timer);

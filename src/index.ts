@@ -3,7 +3,7 @@
 // isolated so a throwing app callback never reaches socket.io or the other listeners.
 import mitt from 'mitt';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { createCatchUp, isSharedGap, type RefetchFn } from './catch-up';
+import { createCatchUp, isSharedGap, MIN_DEADLINE_MS, type RefetchFn } from './catch-up';
 import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
 import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
@@ -84,10 +84,12 @@ export interface LiveUpdatesOptions {
    * Deadline of one refetch attempt, in ms: past it the run's `signal` is aborted and the attempt
    * counts as failed (then it is retried). Once a subscription's refetch has succeeded, its
    * deadline adapts to the measured latency as TCP's retransmission timeout does (RFC 6298:
-   * SRTT + 4·RTTVAR, at least 250 ms, doubled per timeout in a row after the fourth) and this is its cap. Why it
+   * SRTT + 4·RTTVAR, at least 250 ms, doubled per timeout in a row — after the fourth when the
+   * gap was this page's own, one per dead pooled connection) and this is its cap. Why it
    * matters: a `fetch` sent after a sleep on a pooled keep-alive connection that died in the sleep
    * hangs until the server's keep-alive timeout (75 s for nginx); aborting it takes the dead
-   * connection with it. 10 s: a refetch that needs longer should raise it.
+   * connection with it. 10 s: a refetch that needs longer should raise it. From 250 (the adaptive
+   * floor) to 2³¹−1; anything else throws a TypeError.
    * @default 10000
    */
   refetchTimeoutMs?: number;
@@ -160,7 +162,7 @@ export interface LiveUpdates {
    */
   subscribe(resource: string, handler: ChangeHandler, options?: SubscribeOptions): Unsubscribe;
   /**
-   * Runs the `refetch` of every subscription of `resource` (and `scope`) now, through the same
+   * Runs the `refetch` of every subscription of `resource` (of that `scope` only, when given) now, through the same
    * cycle as after a gap: coalesced with a run in flight, changes held meanwhile, retried until it
    * succeeds. For a change published without its record, say; reason `'requested'`.
    * @example live.subscribe('books', (change) => change.obj ? apply(change) : live.refetch('books'), { refetch: load });
@@ -193,14 +195,18 @@ function resolveUrl(url: string | undefined): string {
   throw new TypeError('live-updates: `url` is required outside a browser (or pass `socket`).');
 }
 
+/** The longest delay a browser or Node timer takes (2³¹−1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 function checkOptions(options: LiveUpdatesOptions): void {
   for (const key of ['changeEvent', 'versionEvent'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
   }
-  for (const key of ['probeTimeoutMs', 'refetchSpreadMs', 'refetchTimeoutMs'] as const) {
+  // Timers take at most 2³¹−1 ms; a longer one fires at once.
+  for (const [key, min] of [['probeTimeoutMs', 0], ['refetchSpreadMs', 0], ['refetchTimeoutMs', MIN_DEADLINE_MS]] as const) {
     const value = options[key];
-    if (value !== undefined && !(typeof value === 'number' && value >= 0 && Number.isFinite(value))) throw new TypeError(`live-updates: \`${key}\` must be a finite number ≥ 0.`);
+    if (value !== undefined && !(typeof value === 'number' && value >= min && value <= MAX_TIMER_MS)) throw new TypeError(`live-updates: \`${key}\` must be a number of ms from ${min} to ${MAX_TIMER_MS}.`);
   }
 }
 
@@ -267,6 +273,8 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   const subscriptions = createSubscriptions(socket, {
     clock,
     onRefused({ resource, scope, code, message }, retryInMs) {
+      // Refused for good (until the next connection): its data cannot be kept live, so no loads.
+      if (retryInMs === null) catchUp.refused(keyOf(resource, scope));
       const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
       const where = { resource, ...(scope === undefined ? {} : { scope }) };
       const why = message ? `: ${message}` : '';
@@ -328,7 +336,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       return Object.assign(() => releases.forEach((release) => release()), { ready: member.ready });
     },
     refetch(resource, scope) {
-      if (!closed) catchUp.refetch(keyOf(resource, scope));
+      if (!closed) catchUp.refetch(resource, scope);
     },
     onNewVersion(listener) {
       const off = listen('version', listener);

@@ -9,8 +9,11 @@ const changeSchema = z.object({
   resource: z.string().check(z.minLength(1)),
   action: z.enum(['create', 'update', 'destroy']),
   id: z.union([z.string().check(z.minLength(1)), z.number().check(z.int())]),
-  /** Who the change is for (e.g. `user:42`); absent for changes everyone subscribed may see. */
-  scope: z.optional(z.string()),
+  /**
+   * Who the change is for (e.g. `user:42`); absent for changes everyone subscribed may see. `null`
+   * means absent too: Rails' `nil` and Python's `None` serialise to it.
+   */
+  scope: z.optional(z.nullable(z.string())),
 });
 
 /**

@@ -49,7 +49,7 @@ export function createRouter(onHandlerError: (resource: string, cause: unknown) 
       if (!list) return;
       for (const entry of list) {
         // `active`: a handler removed by an earlier one during this dispatch is not called.
-        if (!entry.active || entry.scope !== change.scope) continue;
+        if (!entry.active || entry.scope !== (change.scope ?? undefined)) continue;
         try {
           entry.handler(change);
         } catch (cause) {
@@ -58,6 +58,10 @@ export function createRouter(onHandlerError: (resource: string, cause: unknown) 
       }
     },
     resources: () => [...handlers.keys()],
-    clear: () => handlers.clear(),
+    clear() {
+      // Inactive too, so that a close() from inside a handler stops the rest of that dispatch.
+      for (const list of handlers.values()) for (const entry of list) entry.active = false;
+      handlers.clear();
+    },
   };
 }

@@ -147,8 +147,15 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
 
   /** Tells the bridge the net difference between what the page wants and what it was told. */
   const sync = (keys: Iterable<string>): void => {
+    const list = [...keys];
+    // Released for good (not re-added in the same task): forget its room state and retries.
+    for (const key of list) {
+      if (counts.has(key)) continue;
+      live.delete(key);
+      stopRetry(key);
+    }
     if (!speaks || !socket.connected) return; // the next handshake carries the whole list
-    for (const key of keys) {
+    for (const key of list) {
       const wanted = counts.get(key);
       const known = told.get(key);
       if (wanted && !known) subscribe(key, wanted.subscription);
@@ -215,9 +222,9 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
           released = true;
           const current = counts.get(key);
           if (!current || --current.count > 0) return;
+          // Its room and any retry stay until the sync: a re-subscribe in the same task (a
+          // component remounting, React StrictMode) keeps them, and sends nothing.
           counts.delete(key);
-          live.delete(key);
-          stopRetry(key);
           markDirty(key);
         },
       };

@@ -194,10 +194,12 @@ describe('catch-up: deadlines and retries', () => {
     expect(first.context.signal.aborted).toBe(true);
     clock.advance(0);
     expect(fetcher.reasons()).toEqual(['subscribed#1', 'dead-link#1']);
-    catchUp.gap('server-disconnect'); // queued behind the run in flight
+    catchUp.gap('server-disconnect'); // queued behind the run in flight, keeping its spread
     fetcher.last().resolve();
     await flush();
-    clock.advance(0);
+    clock.advance(2499); // random 0.5 × 5000, counted from the gap
+    expect(fetcher.reasons()).toEqual(['subscribed#1', 'dead-link#1']);
+    clock.advance(1);
     expect(fetcher.reasons()).toEqual(['subscribed#1', 'dead-link#1', 'server-disconnect#1']);
     fetcher.last().resolve();
     await flush();
@@ -206,6 +208,58 @@ describe('catch-up: deadlines and retries', () => {
     expect(fetcher.calls).toHaveLength(3);
     clock.advance(1); // random 0.5 × 5000
     expect(fetcher.reasons().at(-1)).toBe('server-disconnect#1');
+  });
+
+  it('is not ready while a gap overtook its first load: the reload after the gap must succeed first', async () => {
+    const { clock, catchUp, fetcher, isReady } = setup({ live: true });
+    clock.advance(0);
+    catchUp.lost();
+    catchUp.live(KEY);
+    catchUp.gap('transport-close'); // the first load's snapshot may predate changes lost in this gap
+    fetcher.last().resolve();
+    await flush();
+    expect(isReady()).toBe(false);
+    clock.advance(0);
+    expect(fetcher.reasons()).toEqual(['subscribed#1', 'transport-close#1']);
+    fetcher.last().resolve();
+    await flush();
+    expect(isReady()).toBe(true);
+  });
+
+  it('a refused subscription stops loading (no retry loop) until it is live again', async () => {
+    const { clock, catchUp, fetcher, goLive, failures } = setup();
+    clock.advance(FIRST_PAINT_WAIT_MS); // first paint while not live
+    const firstPaint = fetcher.last();
+    catchUp.refused(KEY); // forbidden
+    expect(firstPaint.context.signal.aborted).toBe(true);
+    firstPaint.reject(new Error('403'));
+    await flush();
+    clock.advance(10 * 60_000);
+    expect(fetcher.calls).toHaveLength(1);
+    expect(failures).toEqual([]);
+    goLive(); // accepted on the next connection
+    clock.advance(0);
+    expect(fetcher.reasons()).toEqual(['subscribed#1', 'subscribed#1']);
+  });
+
+  it('outside local gaps, deadlines double from the first timeout (a slow API is not a dead pool)', async () => {
+    const { clock, catchUp, fetcher } = setup({ live: true });
+    clock.advance(0);
+    clock.advance(20);
+    fetcher.last().resolve(); // 20 ms: deadline at the 250 ms floor
+    await flush();
+    catchUp.gap('server-resync');
+    clock.advance(0);
+    const deadlines: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const call = fetcher.last();
+      const start = clock.now();
+      while (!call.context.signal.aborted) clock.advance(10);
+      deadlines.push(clock.now() - start);
+      await flush();
+      clock.advance(0);
+    }
+    expect(deadlines).toEqual([MIN_DEADLINE_MS, 2 * MIN_DEADLINE_MS, 4 * MIN_DEADLINE_MS]);
   });
 
   it('a gap restarts a cycle that was waiting out its backoff', async () => {

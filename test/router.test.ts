@@ -89,6 +89,19 @@ describe('router', () => {
     router.dispatch({ resource: 'orders', action: 'create', id: 1, scope: 'user:42' });
     router.dispatch({ resource: 'orders', action: 'create', id: 2, scope: 'user:7' });
     router.dispatch({ resource: 'orders', action: 'create', id: 3 });
-    expect(log).toEqual(['42', 'unscoped']);
+    router.dispatch({ resource: 'orders', action: 'create', id: 4, scope: null }); // nil / None: unscoped
+    expect(log).toEqual(['42', 'unscoped', 'unscoped']);
+  });
+
+  it('stops the rest of a dispatch when a handler clears the router (close() from a handler)', () => {
+    const log: string[] = [];
+    const router = createRouter(() => {});
+    router.add('books', () => {
+      log.push('first');
+      router.clear();
+    });
+    router.add('books', () => log.push('second'));
+    router.dispatch(change('books', 1));
+    expect(log).toEqual(['first']);
   });
 });

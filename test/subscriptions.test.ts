@@ -109,6 +109,20 @@ describe('subscriptions', () => {
     answers = [];
   });
 
+  it('a subscription released and made again in one task (a remount, StrictMode) stays live and loads', async () => {
+    const bridge = await startFakeBridge();
+    const { live } = client(bridge.url);
+    await until(() => live.state === 'connected');
+    const off = live.subscribe('books', () => {}, { refetch: () => {} });
+    await off.ready;
+    off();
+    const loads: string[] = [];
+    const again = live.subscribe('books', () => {}, { refetch: ({ reason }) => void loads.push(reason) });
+    await again.ready; // live at once: the room was never left
+    expect(loads).toEqual(['subscribed']);
+    expect(bridge.log).toEqual(['lu:subscribe:books']); // nothing more sent for the remount
+  });
+
   it('sends the net effect of the changes made in one task: a subscribe undone at once sends nothing', async () => {
     const bridge = await startFakeBridge();
     const { live } = client(bridge.url);

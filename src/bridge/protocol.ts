@@ -233,7 +233,8 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
 
   return {
     deliver(change) {
-      const { resource, scope } = change;
+      const { resource } = change;
+      const scope = change.scope ?? undefined; // null: unscoped (nil/None from Ruby or Python publishers)
       const rooms = scope !== undefined ? [roomOf(resource, scope)] : isPrivate(resource, undefined) ? [roomOf(resource)] : [LEGACY_ROOM, roomOf(resource)];
       try {
         io.local.to(rooms).emit(options.changeEvent, change);
