@@ -86,8 +86,9 @@ export function parseResync(payload: unknown): { reason: string } {
 
 const subscriptionSchema = z.object({ resource: z.string(), scope: z.optional(z.string()) });
 const refusalSchema = z.looseObject({ resource: z.string(), scope: z.optional(z.string()), code: z.string(), message: z.optional(z.string()) });
-const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)), refetchDelayMs: z.optional(z.number().check(z.gte(0), z.lte(600_000))) });
+const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)), batch: z.optional(z.boolean()), refetchDelayMs: z.optional(z.number().check(z.gte(0), z.lte(600_000))) });
 const replySchema = z.looseObject({ ok: z.boolean(), code: z.optional(z.string()), message: z.optional(z.string()) });
+const batchReplySchema = z.looseObject({ results: z.array(z.unknown()) });
 
 /** A subscription request as the bridge sees it. */
 export type Subscription = z.infer<typeof subscriptionSchema>;
@@ -98,11 +99,18 @@ export type Refusal = z.infer<typeof refusalSchema>;
  * Validates the bridge's `lu:hello`: the protocol version, the handshake subscriptions it refused,
  * and, for a client that asked for one, its refetch slot in ms from now.
  */
-export function parseHello(payload: unknown): { v: number; denied: Refusal[]; refetchDelayMs?: number } | null {
+export function parseHello(payload: unknown): { v: number; denied: Refusal[]; batch: boolean; refetchDelayMs?: number } | null {
   const result = helloSchema.safeParse(payload);
   if (!result.success) return null;
-  const { v, denied = [], refetchDelayMs } = result.data;
-  return refetchDelayMs === undefined ? { v, denied } : { v, denied, refetchDelayMs };
+  const { v, denied = [], batch = false, refetchDelayMs } = result.data;
+  return refetchDelayMs === undefined ? { v, denied, batch } : { v, denied, batch, refetchDelayMs };
+}
+
+/** Validates the bridge's answer to a batch `lu:subscribe`: one reply per subscription sent, in order. */
+export function parseBatchReply(payload: unknown, count: number): Array<{ ok: boolean; code: string; message: string }> {
+  const result = batchReplySchema.safeParse(payload);
+  const results = result.success ? result.data.results : [];
+  return Array.from({ length: count }, (_, index) => parseReply(results[index]));
 }
 
 /** Validates the bridge's answer to `lu:subscribe`; anything unexpected counts as a failure. */

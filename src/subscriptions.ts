@@ -10,7 +10,7 @@
 // server ignores both, never says `lu:hello`, and keeps broadcasting: nothing changes there.
 import type { Socket } from 'socket.io-client';
 import type { Clock, TimerHandle } from './environment';
-import { parseHello, parseReply, type Refusal, type Subscription } from './messages';
+import { parseBatchReply, parseHello, parseReply, type Refusal, type Subscription } from './messages';
 
 /** The handshake key and events of the subscription protocol. */
 export const PROTOCOL = { authKey: 'lu', hello: 'lu:hello', subscribe: 'lu:subscribe', unsubscribe: 'lu:unsubscribe' } as const;
@@ -76,6 +76,8 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   let speaks = socket.connected;
   /** The bridge greeted this connection: a subscription is live only once it acknowledged it. */
   let greeted = false;
+  /** The bridge takes several subscriptions in one `lu:subscribe` (it said so in its greeting). */
+  let batch = false;
   const original: AuthSource = socket.auth;
 
   // socket.io calls `auth` (when a function) before every connection attempt: merge our list
@@ -122,27 +124,40 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     retry.timer = clock.setTimeout(() => {
       retry.timer = null;
       const wanted = counts.get(key);
-      if (wanted && speaks && socket.connected) subscribe(key, wanted.subscription);
+      if (wanted && speaks && socket.connected) subscribe([[key, wanted.subscription]]);
     }, delay);
     hooks.onRefused(refusal, delay);
   };
 
-  const subscribe = (key: string, subscription: Subscription): void => {
-    told.set(key, subscription);
+  /** What the bridge answered (or failed to answer) for one subscription. */
+  const answered = (key: string, subscription: Subscription, reply: { ok: boolean; code: string; message: string } | 'no answer'): void => {
+    if (told.get(key) !== subscription || !counts.has(key)) return; // unsubscribed, or asked again since
+    if (reply === 'no answer') {
+      // A plain server (then it broadcasts anyway), or the link dropped (the next handshake
+      // carries the list). A bridge that greeted us and went quiet is asked again.
+      if (greeted && socket.connected) refused({ ...subscription, code: 'timeout', message: `no answer within ${SUBSCRIBE_TIMEOUT_MS} ms` });
+      return;
+    }
+    if (!reply.ok) return refused({ ...subscription, code: reply.code, message: reply.message });
+    stopRetry(key);
+    setLive(key, true);
+  };
+
+  /** Asks the bridge for these subscriptions: one event each, or one batch where the bridge takes them. */
+  const subscribe = (asked: Array<[key: string, subscription: Subscription]>): void => {
+    for (const [key, subscription] of asked) told.set(key, subscription);
     // With a timeout, so a server that never answers (a plain one) leaves no ack callback behind.
-    socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit(PROTOCOL.subscribe, subscription, (error: unknown, reply: unknown) => {
-      if (told.get(key) !== subscription || !counts.has(key)) return; // unsubscribed, or asked again since
-      if (error) {
-        // No answer: a plain server (then it broadcasts anyway), or the link dropped (the next
-        // handshake carries the list). A bridge that greeted us and went quiet is asked again.
-        if (greeted && socket.connected) refused({ ...subscription, code: 'timeout', message: `no answer within ${SUBSCRIBE_TIMEOUT_MS} ms` });
-        return;
-      }
-      const { ok, code, message } = parseReply(reply);
-      if (!ok) return refused({ ...subscription, code, message });
-      stopRetry(key);
-      setLive(key, true);
-    });
+    const emit = socket.timeout(SUBSCRIBE_TIMEOUT_MS);
+    if (batch && asked.length > 1) {
+      emit.emit(PROTOCOL.subscribe, { subs: asked.map(([, subscription]) => subscription) }, (error: unknown, reply: unknown) => {
+        const replies = error ? null : parseBatchReply(reply, asked.length);
+        asked.forEach(([key, subscription], index) => answered(key, subscription, replies?.[index] ?? 'no answer'));
+      });
+      return;
+    }
+    for (const [key, subscription] of asked) {
+      socket.timeout(SUBSCRIBE_TIMEOUT_MS).emit(PROTOCOL.subscribe, subscription, (error: unknown, reply: unknown) => answered(key, subscription, error ? 'no answer' : parseReply(reply)));
+    }
   };
 
   /** Tells the bridge the net difference between what the page wants and what it was told. */
@@ -155,15 +170,17 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
       stopRetry(key);
     }
     if (!speaks || !socket.connected) return; // the next handshake carries the whole list
+    const asked: Array<[string, Subscription]> = [];
     for (const key of list) {
       const wanted = counts.get(key);
       const known = told.get(key);
-      if (wanted && !known) subscribe(key, wanted.subscription);
+      if (wanted && !known) asked.push([key, wanted.subscription]);
       else if (!wanted && known) {
         told.delete(key);
         socket.emit(PROTOCOL.unsubscribe, known);
       }
     }
+    if (asked.length > 0) subscribe(asked);
   };
   // Changes made in one task (a page mounting or unmounting many components) go out once, as
   // their net effect: a subscribe undone in the same task sends nothing.
@@ -184,6 +201,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     if (!hello) return;
     speaks = true;
     greeted = true;
+    batch = hello.batch;
     // Subscriptions made after the handshake looked live while the server's kind was unknown:
     // on a bridge they are live only once it acknowledged them.
     for (const key of counts.keys()) if (!handshake.has(key)) setLive(key, false);
@@ -195,6 +213,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   const onDisconnect = (): void => {
     speaks = false;
     greeted = false;
+    batch = false;
     for (const key of [...retries.keys()]) stopRetry(key);
     live.clear();
   };

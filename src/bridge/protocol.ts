@@ -3,7 +3,8 @@
 // - Handshake: the client's `auth.lu.subs` list is authorised and joined in a middleware, before
 //   the connection is accepted, so a client that refetches on `connect` cannot miss a change.
 //   Refusals do not fail the connection; they go out in the `lu:hello` greeting.
-// - Live: `lu:subscribe` (acked `{ ok }` or `{ ok: false, code, message? }`), `lu:unsubscribe`.
+// - Live: `lu:subscribe` (acked `{ ok }` or `{ ok: false, code, message? }`; or a batch
+//   `{ subs: [...] }`, acked `{ ok: true, results: [...] }`), `lu:unsubscribe`.
 // - Legacy: a client without `auth.lu` (a plain socket.io-client) is put in LEGACY_ROOM and gets
 //   every public unscoped change, as the tutorials' servers did; never a scoped or private one.
 // - Refetch slots: a client returning from a gap it shares with others asks for one in its
@@ -70,6 +71,8 @@ interface ConnectionState {
 const AUTH_CONCURRENCY = 8;
 
 type Ack = (reply: unknown) => void;
+/** The answer to one subscribe. */
+type Reply = Decision | { ok: true; superseded: true };
 const ackOf = (args: unknown[]): Ack => {
   const last = args[args.length - 1];
   return typeof last === 'function' ? (last as Ack) : () => undefined;
@@ -168,31 +171,48 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     );
   });
 
-  const onSubscribe = (socket: Socket, state: ConnectionState, payload: unknown, ack: Ack): void => {
+  /** Decides one subscribe: joins at once (public) or after the app's authorisation (private). */
+  const subscribeOne = async (socket: Socket, state: ConnectionState, payload: unknown): Promise<Reply> => {
     const parsed = parse(payload);
-    if (!parsed.ok) return ack({ ok: false, code: 'invalid', message: parsed.error });
+    if (!parsed.ok) return { ok: false, code: 'invalid', message: parsed.error };
     socket.leave(LEGACY_ROOM); // it speaks the protocol now: rooms only
     const { resource, scope } = parsed.value;
     const room = roomOf(resource, scope);
     if (!socket.rooms.has(room) && resourceRooms(socket).length + state.pending.size >= maxSubscriptions) {
-      return ack({ ok: false, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` });
+      return { ok: false, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` };
     }
     if (!isPrivate(resource, scope)) {
       state.pending.delete(room);
       socket.join(room);
-      return ack({ ok: true });
+      return { ok: true };
     }
     const ticket = ++state.sequence;
     state.pending.set(room, ticket);
-    void authorise(socket, parsed.value).then((decision) => {
-      // An unsubscribe or a newer subscribe of the same room came meanwhile: that one decides.
-      if (state.pending.get(room) !== ticket) return ack({ ok: true, superseded: true });
-      state.pending.delete(room);
-      if (!socket.connected) return;
+    const decision = await authorise(socket, parsed.value);
+    // An unsubscribe or a newer subscribe of the same room came meanwhile: that one decides.
+    if (state.pending.get(room) !== ticket) return { ok: true, superseded: true };
+    state.pending.delete(room);
+    if (socket.connected) {
       if (decision.ok) socket.join(room);
       else socket.leave(room);
-      ack(decision);
-    });
+    }
+    return decision;
+  };
+
+  /**
+   * `lu:subscribe` carries one subscription, or a batch `{ subs: [...] }` (what a page mounting many
+   * components at once sends: one event, one token of the rate limit), answered in order as
+   * `{ ok: true, results: [...] }`. The greeting says `batch: true` so clients know they may.
+   */
+  const onSubscribe = (socket: Socket, state: ConnectionState, payload: unknown, ack: Ack): void => {
+    const batch = payload && typeof payload === 'object' && Array.isArray((payload as { subs?: unknown }).subs) ? ((payload as { subs: unknown[] }).subs) : null;
+    if (!batch) {
+      void subscribeOne(socket, state, payload).then(ack);
+      return;
+    }
+    const items = batch.slice(0, maxSubscriptions);
+    const over: Reply = { ok: false, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions in one batch` };
+    void Promise.all(items.map((item) => subscribeOne(socket, state, item))).then((results) => ack({ ok: true, results: [...results, ...batch.slice(items.length).map(() => over)] }));
   };
 
   const onUnsubscribe = (socket: Socket, state: ConnectionState, payload: unknown, ack: Ack): void => {
@@ -222,7 +242,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
 
     const refetchDelayMs = state.refetchDelayMs;
     const greet = (denied: Refusal[]): void => {
-      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied, ...(refetchDelayMs === null ? {} : { refetchDelayMs }) });
+      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied, batch: true, ...(refetchDelayMs === null ? {} : { refetchDelayMs }) });
     };
     const list = socket.recovered ? readHandshakeList(socket.handshake.auth) : undefined;
     // Connection state recovery skips middlewares and restores the rooms: re-check them here.

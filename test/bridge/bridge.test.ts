@@ -79,6 +79,6 @@ describe('createBridge', () => {
     const socket = connect(bridge.url, { transports: ['websocket'], forceNew: true });
     cleanups.add(() => socket.close());
     const hello = await new Promise((resolve) => socket.once('lu:hello', resolve));
-    expect(hello).toEqual({ v: 1, denied: [] });
+    expect(hello).toEqual({ v: 1, denied: [], batch: true });
   });
 });

@@ -102,7 +102,7 @@ describe('message sizes', () => {
     for (const lu of ['nonsense', null, { v: 1, subs: 'books' }, { v: 1, subs: [null, 1, [], { resource: {} }] }, { subs: { length: 5 } }]) {
       const client = rawClient(bridge.url, { lu });
       await until(() => client.hello !== undefined);
-      expect(client.hello).toEqual({ v: 1, denied: [] });
+      expect(client.hello).toEqual({ v: 1, denied: [], batch: true });
     }
     expect(bridge.health().ok).toBe(true);
   });

@@ -213,3 +213,22 @@ describe('legacy clients', () => {
     expect(changes).toEqual(['authors:2']);
   });
 });
+
+describe('batched subscribes', () => {
+  it('100 subscriptions made at once on a live connection go as one batch: no rate limit, all live, one load each', async () => {
+    const bridge = await startBridge(cleanups);
+    const client = startClient(cleanups, bridge.url);
+    await until(() => client.live.state === 'connected');
+    let events = 0;
+    for (const socket of bridge.io.sockets.sockets.values()) socket.onAny((event: string) => event === 'lu:subscribe' && events++);
+    const loads: string[] = [];
+    const handles = Array.from({ length: 100 }, (_, i) => client.live.subscribe(`r${i}`, () => {}, { refetch: ({ resource }) => void loads.push(resource) }));
+    await Promise.all(handles.map((handle) => handle.ready));
+    expect(events).toBe(1);
+    expect(client.errors).toEqual([]);
+    expect(loads).toHaveLength(100);
+    const got = new Promise((resolve) => client.live.subscribe('r99', resolve));
+    await bridge.publishChange({ resource: 'r99', action: 'create', id: 1 });
+    expect(await got).toMatchObject({ resource: 'r99', id: 1 });
+  });
+});

@@ -46,7 +46,7 @@ describe('a recovered connection', () => {
     socket.io.engine.close(); // a transport loss: the client reconnects and the server recovers the session
     await until(() => hellos.length === 2);
     expect(socket.recovered).toBe(true);
-    expect(hellos[1]).toEqual({ v: 1, denied: [{ resource: 'orders', scope: 'user:42', code: 'forbidden' }] });
+    expect(hellos[1]).toEqual({ v: 1, denied: [{ resource: 'orders', scope: 'user:42', code: 'forbidden' }], batch: true });
     protocol.deliver({ resource: 'orders', action: 'update', id: 2, scope: 'user:42' });
     protocol.deliver({ resource: 'books', action: 'update', id: 3 });
     protocol.deliver({ resource: 'authors', action: 'update', id: 4 });
