@@ -68,6 +68,8 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   /** What the handshake of the current connection carried. */
   let handshake = new Set<string>();
   const live = new Set<string>();
+  /** Refused `forbidden` or `invalid`: asked again only by the next connection's handshake. */
+  const refusedForGood = new Set<string>();
   const retries = new Map<string, { attempts: number; timer: TimerHandle | null }>();
   /** Keys whose wanted state changed since the last sync. */
   const dirty = new Set<string>();
@@ -113,6 +115,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     setLive(key, false);
     if (!counts.has(key) || !PASSING.has(refusal.code)) {
       stopRetry(key);
+      if (counts.has(key)) refusedForGood.add(key);
       hooks.onRefused(refusal, null);
       return;
     }
@@ -167,6 +170,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     for (const key of list) {
       if (counts.has(key)) continue;
       live.delete(key);
+      refusedForGood.delete(key);
       stopRetry(key);
     }
     if (!speaks || !socket.connected) return; // the next handshake carries the whole list
@@ -205,6 +209,13 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     // Subscriptions made after the handshake looked live while the server's kind was unknown:
     // on a bridge they are live only once it acknowledged them.
     for (const key of counts.keys()) if (!handshake.has(key)) setLive(key, false);
+    // Refused for good last time: not taken as live at connect; live now unless refused again.
+    const deniedNow = new Set(hello.denied.map((refusal) => keyOf(refusal.resource, refusal.scope)));
+    for (const key of [...refusedForGood]) {
+      if (deniedNow.has(key)) continue;
+      refusedForGood.delete(key);
+      if (counts.has(key) && handshake.has(key)) setLive(key, true);
+    }
     hello.denied.forEach(refused);
     if (hello.refetchDelayMs !== undefined) hooks.onRefetchSlot(hello.refetchDelayMs);
     // Subscriptions added or dropped between the handshake and this greeting.
@@ -250,7 +261,9 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     },
     isLive: (key) => live.has(key),
     connected() {
-      for (const key of counts.keys()) setLive(key, true);
+      // A subscription the bridge refused for good on the last connection waits for this one's
+      // verdict (the greeting) instead of loading once for nothing.
+      for (const key of counts.keys()) if (!refusedForGood.has(key)) setLive(key, true);
     },
     close() {
       // Matters for a socket the application keeps using after close().

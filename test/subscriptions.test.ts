@@ -14,7 +14,7 @@ afterEach(async () => {
 type Sub = { resource: string; scope?: string };
 
 /** A minimal bridge: reads the handshake list, greets, answers subscribe (refusing `forbidden`-prefixed scopes). */
-async function startFakeBridge({ greet = true } = {}) {
+async function startFakeBridge({ greet = true, helloDelayMs = 0 } = {}) {
   const server = await startServer();
   cleanups.push(server.close);
   const log: string[] = [];
@@ -23,7 +23,7 @@ async function startFakeBridge({ greet = true } = {}) {
     const auth = socket.handshake.auth as { lu?: { subs: Sub[] } } & Record<string, unknown>;
     auths.push(auth);
     const denied = (auth.lu?.subs ?? []).filter((sub) => sub.scope?.startsWith('forbidden')).map((sub) => ({ ...sub, code: 'forbidden' }));
-    if (greet) socket.emit('lu:hello', { v: 1, denied });
+    if (greet) setTimeout(() => socket.emit('lu:hello', { v: 1, denied }), helloDelayMs);
     socket.onAny((event: string, payload: Sub, ack?: (reply: unknown) => void) => {
       log.push(`${event}:${payload.resource}${payload.scope ? `#${payload.scope}` : ''}`);
       if (event === 'lu:subscribe') ack?.(payload.scope?.startsWith('forbidden') ? { ok: false, code: 'forbidden', message: 'not yours' } : { ok: true });
@@ -100,13 +100,31 @@ describe('subscriptions', () => {
     await until(() => errors.length === 3);
     clock.advance(2000); // the second, within 2 s × [0.5, 1)
     await until(() => asked.length === 4);
-    clock.advance(0);
+    // Once the acknowledgement is in, the load is due at once (on the fake clock).
+    await until(() => {
+      clock.advance(0);
+      return loads.length === 2;
+    });
     await ready;
     // Not live 1 s after it was made: loaded for first paint; then again once the bridge accepted it.
     expect(loads).toEqual(['subscribed', 'subscribed']);
     expect(asked.filter((name) => name === 'forbidden')).toHaveLength(1);
     expect(errors).toEqual(['subscribe-failed:orders#user:42', 'forbidden:orders#forbidden', 'subscribe-failed:orders#user:42']);
     answers = [];
+  });
+
+  it('a subscription refused for good loads no more, not even at the next connection before its verdict', async () => {
+    const bridge = await startFakeBridge({ helloDelayMs: 100 }); // the verdict comes a little after the connect
+    const { live, errors } = client(bridge.url);
+    const loads: string[] = [];
+    live.subscribe('orders', () => {}, { scope: 'forbidden:1', refetch: ({ reason }) => void loads.push(reason) });
+    await until(() => errors.length === 1);
+    const before = loads.length; // at most the one at the first connect, before the verdict
+    bridge.io.disconnectSockets();
+    await until(() => errors.length === 2); // refused again by the next connection's greeting
+    await until(() => live.state === 'connected');
+    expect(before).toBe(1); // the first connection could not know
+    expect(loads).toHaveLength(1);
   });
 
   it('a subscription released and made again in one task (a remount, StrictMode) stays live and loads', async () => {
