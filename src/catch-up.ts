@@ -57,7 +57,7 @@ export const FIRST_PAINT_WAIT_MS = 1000;
  * one extra request, what it buys is a page fresh within ~1.5 s of wake when its pooled HTTP
  * connections died in the sleep.
  */
-export const MIN_DEADLINE_MS = 250;
+export const MIN_DEADLINE_MS = 200;
 /**
  * Timeouts in a row before the deadline starts doubling. After a sleep every idle connection in
  * the browser's pool may be dead (3–4 after a page load, measured in Chromium), and each aborted

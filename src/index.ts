@@ -84,11 +84,11 @@ export interface LiveUpdatesOptions {
    * Deadline of one refetch attempt, in ms: past it the run's `signal` is aborted and the attempt
    * counts as failed (then it is retried). Once a subscription's refetch has succeeded, its
    * deadline adapts to the measured latency as TCP's retransmission timeout does (RFC 6298:
-   * SRTT + 4·RTTVAR, at least 250 ms, doubled per timeout in a row — after the fourth when the
+   * SRTT + 4·RTTVAR, at least 200 ms, doubled per timeout in a row — after the fourth when the
    * gap was this page's own, one per dead pooled connection) and this is its cap. Why it
    * matters: a `fetch` sent after a sleep on a pooled keep-alive connection that died in the sleep
    * hangs until the server's keep-alive timeout (75 s for nginx); aborting it takes the dead
-   * connection with it. 10 s: a refetch that needs longer should raise it. From 250 (the adaptive
+   * connection with it. 10 s: a refetch that needs longer should raise it. From 200 (the adaptive
    * floor) to 2³¹−1; anything else throws a TypeError.
    * @default 10000
    */

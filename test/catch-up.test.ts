@@ -246,7 +246,7 @@ describe('catch-up: deadlines and retries', () => {
     const { clock, catchUp, fetcher } = setup({ live: true });
     clock.advance(0);
     clock.advance(20);
-    fetcher.last().resolve(); // 20 ms: deadline at the 250 ms floor
+    fetcher.last().resolve(); // 20 ms: deadline at the 200 ms floor
     await flush();
     catchUp.gap('server-resync');
     clock.advance(0);
