@@ -20,9 +20,11 @@ async function oursOnce(port) {
     socketOptions: { transports: ['websocket'] },
     environment: { signals: (emit) => ((fireWake = () => emit('wake')), () => {}) },
   });
-  live.subscribe('books', () => {}, { refetch: ({ reason }) => void refetches.push({ t: wallNow(), reason }) });
+  // The load when the subscription becomes live (reason 'subscribed') is not a wake's refetch.
+  const { ready } = live.subscribe('books', () => {}, { refetch: ({ reason }) => void (reason !== 'subscribed' && refetches.push({ t: wallNow(), reason })) });
   try {
     await until(() => live.state === 'connected', 10_000, 'ours connected');
+    await ready;
     await sleep(200 + Math.random() * 300);
     if (proxy.freeze() === 0) throw new Error('nothing to freeze');
     const t0 = wallNow();
