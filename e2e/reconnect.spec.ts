@@ -141,8 +141,9 @@ test('6. a server that accepts and then kicks: at most 8 connections in 30 s, a 
   );
 
   expect(inWindow).toBeLessThanOrEqual(KICK_GOAL_CONNECTIONS);
-  // At most the subscription's own 'subscribed' run(s) of the first connect; none per kick cycle.
-  expect(refetches.filter((r) => r.reason !== 'subscribed')).toEqual([]);
+  // No reload per kick cycle: at most one, after the first early end (which may as well have been
+  // a restart right after connecting, so it is reloaded like one); none once the kicks are known.
+  expect(refetches.filter((r) => r.reason !== 'subscribed').length).toBeLessThanOrEqual(1);
   expect(refetches.length).toBeLessThanOrEqual(2);
   expect(codes).toContain('kicked');
   expect(states.map((s) => s.reason)).toContain('kicked');

@@ -181,11 +181,6 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
   const { clock, spreadMs, timeoutMs } = options;
   const random = options.random ?? Math.random;
   const entries = new Set<Entry>();
-  /**
-   * The bridge's refetch slot for the current connection (clock ms), if it gave one: a reload this
-   * connection's gap asks for later (after a kick window) still goes at its slot, not at random.
-   */
-  let slotAt: number | null = null;
 
   const handOver = (entry: Entry, change: Change): void => {
     try {
@@ -363,7 +358,6 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       }
     },
     lost() {
-      slotAt = null;
       for (const entry of entries) entry.live = false;
     },
     refetch(resource, scope) {
@@ -395,12 +389,10 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
           // connection that died with the link. Abort it and start over at once.
           for (const change of abandon(entry)) handOver(entry, change);
         }
-        const delay = !shared ? 0 : slotAt !== null ? Math.max(0, slotAt - clock.now()) : Math.floor(random() * spreadMs);
-        restart(entry, reason, delay, shared && slotAt === null && spreadMs > 0);
+        restart(entry, reason, shared ? Math.floor(random() * spreadMs) : 0, shared && spreadMs > 0);
       }
     },
     reschedule(delayMs) {
-      slotAt = clock.now() + delayMs;
       for (const entry of entries) {
         if (entry.queued?.at != null) entry.queued.at = clock.now() + delayMs;
         const waiting = entry.waiting;

@@ -41,7 +41,7 @@ export type LossDecision =
 export interface ReconnectPolicy {
   /** The link is up. */
   connected(): void;
-  /** Whether the current connection is past its kick window (or no kick happened before it). */
+  /** Whether the gap's reload may run on connect: no kicks in a row before this connection. */
   settled(): boolean;
   /** The connection lived past its kick window: kicks are forgotten. */
   survived(): void;
@@ -69,7 +69,9 @@ export function createReconnectPolicy(clock: Clock, backoff: Backoff, random: ()
     connected() {
       connectedAt = clock.now();
     },
-    settled: () => kicks === 0,
+    // One early end may be a restart right after connecting: its reload is not held back (it
+    // takes the bridge's refetch slot like everyone's). From the second in a row, a kick: held.
+    settled: () => kicks < 2,
     survived() {
       kicks = 0;
     },

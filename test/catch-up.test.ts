@@ -272,22 +272,6 @@ describe('catch-up: deadlines and retries', () => {
     expect(fetcher.reasons()).toEqual(['subscribed#1', 'offline#1']);
   });
 
-  it('a reload asked for after the bridge gave this connection its slot (after a kick window) goes at the slot', async () => {
-    const { clock, catchUp, fetcher } = setup({ live: true, spreadMs: 60_000, random: () => 0.9 });
-    clock.advance(0);
-    fetcher.last().resolve();
-    await flush();
-    catchUp.lost();
-    catchUp.live(KEY);
-    catchUp.reschedule(3000); // the greeting's slot, before the gap is known
-    clock.advance(2000); // the kick window
-    catchUp.gap('server-disconnect');
-    clock.advance(999);
-    expect(fetcher.calls).toHaveLength(1);
-    clock.advance(1);
-    expect(fetcher.reasons()).toEqual(['subscribed#1', 'server-disconnect#1']);
-  });
-
   it('moves reloads waiting out a shared-gap spread to the bridge slot', () => {
     const { clock, catchUp, fetcher } = setup({ live: true, spreadMs: 60_000, random: () => 0.9 });
     clock.advance(0);
