@@ -69,6 +69,12 @@ export const DEAD_CONNECTION_TIMEOUTS = 4;
 export const RETRY_BASE_MS = 1000;
 export const RETRY_MAX_MS = 30_000;
 
+/**
+ * The wait before retry number `attempt` (1 = the first retry), in ms: the rule above. Shared with
+ * the subscriptions' retries of passing refusals (src/subscriptions.ts). `random` in [0, 1).
+ */
+export const retryDelay = (attempt: number, random: () => number): number => Math.floor(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + random() / 2));
+
 /** Gaps that hit every client of a server at once: their reloads are spread out. */
 const SHARED_GAPS: ReadonlySet<RefetchReason> = new Set<RefetchReason>(['transport-close', 'transport-error', 'ping-timeout', 'server-disconnect', 'server-resync']);
 /** Whether a gap of this kind likely hit many clients at once (a restart, a network drop). */
@@ -209,13 +215,15 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     entry.waiting = { reason, at, spread, timer: clock.setTimeout(() => start(entry, reason), delayMs) };
   };
 
+  const cancelWaiting = (entry: Entry): void => {
+    if (entry.waiting) clock.clearTimeout(entry.waiting.timer);
+    entry.waiting = null;
+  };
+
   /** A new trigger (live, gap): the catch-up starts over, attempts and backoff forgotten. */
   const restart = (entry: Entry, reason: RefetchReason, delayMs: number, spread = false): void => {
-    if (!entry.running && entry.waiting && !entry.waiting.spread && entry.attempts > 0) {
-      // A retry was waiting out its backoff: this trigger replaces it.
-      clock.clearTimeout(entry.waiting.timer);
-      entry.waiting = null;
-    }
+    // A retry waiting out its backoff: this trigger replaces it.
+    if (!entry.running && !entry.waiting?.spread && entry.attempts > 0) cancelWaiting(entry);
     if (!entry.running) entry.attempts = 0;
     request(entry, reason, delayMs, spread);
   };
@@ -259,14 +267,25 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     }
   };
 
-  /** Ends a run without a verdict (a local gap superseded it, or the subscription ended). */
-  const abandon = (entry: Entry): Change[] => {
+  /**
+   * Ends a run without a verdict (a local gap superseded it, a refusal, the subscription ended);
+   * the changes it held go to a subscription still there.
+   */
+  const abandon = (entry: Entry): void => {
     const run = entry.running;
-    if (!run) return [];
+    if (!run) return;
     entry.running = null;
     clock.clearTimeout(run.deadline);
     run.controller.abort();
-    return run.held;
+    for (const change of run.held) if (entries.has(entry)) handOver(entry, change);
+  };
+
+  /** Its changes no longer reach this page, without a connection gap: what it loaded meanwhile proves nothing. */
+  const markNotLive = (entry: Entry): void => {
+    entry.live = false;
+    entry.epoch++;
+    entry.staleReason = 'subscribed';
+    if (entry.refetch) entry.stale = true;
   };
 
   type Outcome = { ok: true } | { ok: false; timedOut: boolean; cause: unknown };
@@ -310,15 +329,13 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     else if (!outcome.ok) {
       // A timed-out run took its (probably dead) connection with it, and its deadline already
       // spaced the attempts: retry at once. A refusal (503…) waits out a backoff.
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (run.attempt - 1)) * (0.5 + random() / 2);
-      request(entry, run.reason, outcome.timedOut ? 0 : Math.floor(backoff));
+      request(entry, run.reason, outcome.timedOut ? 0 : retryDelay(run.attempt, random));
     } else if (entry.live && entry.stale) restart(entry, 'subscribed', 0);
   };
 
   const remove = (entry: Entry): void => {
     if (!entries.delete(entry)) return;
-    if (entry.waiting) clock.clearTimeout(entry.waiting.timer);
-    entry.waiting = null;
+    cancelWaiting(entry);
     abandon(entry);
   };
 
@@ -349,13 +366,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       }
     },
     unlive(key) {
-      for (const entry of entries) {
-        if (entry.key !== key) continue;
-        entry.live = false;
-        entry.epoch++;
-        entry.staleReason = 'subscribed';
-        if (entry.refetch) entry.stale = true;
-      }
+      for (const entry of entries) if (entry.key === key) markNotLive(entry);
     },
     lost() {
       for (const entry of entries) entry.live = false;
@@ -366,15 +377,10 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     refused(key) {
       for (const entry of entries) {
         if (entry.key !== key) continue;
-        entry.live = false;
-        entry.epoch++;
-        if (!entry.refetch) continue;
-        entry.stale = true;
-        entry.staleReason = 'subscribed';
-        if (entry.waiting) clock.clearTimeout(entry.waiting.timer);
-        entry.waiting = null;
+        markNotLive(entry);
+        cancelWaiting(entry);
         entry.queued = null;
-        for (const change of abandon(entry)) handOver(entry, change);
+        abandon(entry);
       }
     },
     gap(reason) {
@@ -384,11 +390,9 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         entry.stale = true;
         entry.staleReason = reason;
         entry.epoch++;
-        if (!shared && entry.running) {
-          // A local gap (sleep, offline, dead link): the run in flight most likely hangs on a
-          // connection that died with the link. Abort it and start over at once.
-          for (const change of abandon(entry)) handOver(entry, change);
-        }
+        // A local gap (sleep, offline, dead link): the run in flight most likely hangs on a
+        // connection that died with the link. Abort it and start over at once.
+        if (!shared) abandon(entry);
         restart(entry, reason, shared ? Math.floor(random() * spreadMs) : 0, shared && spreadMs > 0);
       }
     },

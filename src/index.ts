@@ -246,7 +246,8 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     return () => emitter.off(type, safe);
   };
 
-  const router = createRouter((resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })));
+  const reportHandlerError = (resource: string, cause: unknown): void => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause }));
+  const router = createRouter(reportHandlerError);
   const versions = createVersionTracker(options.currentVersion);
 
   const onChange = (payload: unknown): void => {
@@ -298,7 +299,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       const why = timedOutAfterMs === undefined ? describe(cause) : `no answer within ${timedOutAfterMs} ms (aborted)`;
       report(createError('refetch-failed', `refetch of "${resource}" failed (attempt ${attempt}): ${why}; retrying`, { resource, ...(scope === undefined ? {} : { scope }), attempt, cause }));
     },
-    onHandlerError: (resource, cause) => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause })),
+    onHandlerError: reportHandlerError,
   });
   connection = createConnection(socket, {
     clock,

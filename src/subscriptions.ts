@@ -9,6 +9,7 @@
 // the app's API at a rate the bridge sets. A plain socket.io
 // server ignores both, never says `lu:hello`, and keeps broadcasting: nothing changes there.
 import type { Socket } from 'socket.io-client';
+import { retryDelay } from './catch-up';
 import type { Clock, TimerHandle } from './environment';
 import { parseBatchReply, parseHello, parseReply, type Refusal, type Subscription } from './messages';
 
@@ -32,9 +33,6 @@ type AuthSource = Socket['auth'];
 
 /** How long the bridge may take to answer a `lu:subscribe` before it is asked again, in ms. */
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
-/** Asking again after a passing refusal: 1 s, 2 s, 4 s … capped, each × a random factor in [0.5, 1). */
-const RETRY_BASE_MS = 1000;
-const RETRY_MAX_MS = 30_000;
 /** Refusals that may pass: the app's auth service was down or slow, or this page asked too fast. */
 const PASSING: ReadonlySet<string> = new Set(['unavailable', 'rate-limited', 'timeout']);
 
@@ -122,7 +120,8 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     const retry = retries.get(key) ?? { attempts: 0, timer: null };
     retries.set(key, retry);
     retry.attempts++;
-    const delay = Math.floor(Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (retry.attempts - 1)) * (0.5 + random() / 2));
+    // Asked again as a failed refetch is: 1 s, 2 s, 4 s … 30 s, jittered.
+    const delay = retryDelay(retry.attempts, random);
     if (retry.timer !== null) clock.clearTimeout(retry.timer);
     retry.timer = clock.setTimeout(() => {
       retry.timer = null;
