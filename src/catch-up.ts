@@ -124,6 +124,8 @@ export interface CatchUp {
   unlive(key: string): void;
   /** The connection was lost: nothing is live. */
   lost(): void;
+  /** socket.io recovered the connection (nothing missed since): reloads that a gap left unfinished run now. */
+  recovered(): void;
   /** Reloads the subscriptions of `resource` (of `scope` only, when given) now (the app asked), through the same cycle. */
   refetch(resource: string, scope?: string): void;
   /** The bridge refused the subscriptions of `key` for good (forbidden, invalid): no loads until they are live. */
@@ -361,9 +363,15 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
       for (const entry of entries) {
         if (entry.key !== key || entry.live) continue;
         entry.live = true;
-        if (entry.stale) restart(entry, entry.staleReason, 0);
+        // Never loaded while live (new, or refused until now): load. Stale from a gap whose reload
+        // did not complete: that reload is the connection's to ask for (`gap()`, which it holds
+        // back while a server keeps kicking, or `recovered()`).
+        if (entry.stale && entry.staleReason === 'subscribed') restart(entry, 'subscribed', 0);
         checkReady(entry);
       }
+    },
+    recovered() {
+      for (const entry of entries) if (entry.live && entry.stale && entry.staleReason !== 'subscribed') restart(entry, entry.staleReason, 0);
     },
     unlive(key) {
       for (const entry of entries) if (entry.key === key) markNotLive(entry);

@@ -53,6 +53,8 @@ export interface ConnectionOptions {
    * kick, only once the new connection has outlived the kick window.
    */
   onGap(reason: GapReason): void;
+  /** Called when socket.io recovered the session (no gap), after `onUp`. */
+  onRecovered(): void;
   /** Called when an attempt to connect failed. */
   onConnectError(cause: unknown): void;
   /** Called when the server ended a connection right after accepting it; retried in `delayMs`. */
@@ -166,6 +168,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
     options.onUp();
     if (first || socket.recovered) {
       gap = null;
+      if (socket.recovered) options.onRecovered();
       return;
     }
     if (policy.settled()) {

@@ -308,6 +308,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     onUp: () => subscriptions.connected(),
     onDown: () => catchUp.lost(),
     onGap: (reason) => catchUp.gap(reason),
+    onRecovered: () => catchUp.recovered(),
     onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
     onKicked: (delayMs) => report(createError('kicked', `the server ended the connection right after accepting it; trying again in ${delayMs} ms`)),
   });

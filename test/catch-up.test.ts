@@ -226,6 +226,24 @@ describe('catch-up: deadlines and retries', () => {
     expect(isReady()).toBe(true);
   });
 
+  it('a gap reload left unfinished waits for the next gap (held back while a server kicks) or a recovery, not for live', async () => {
+    const { clock, catchUp, fetcher, goLive } = setup({ live: true });
+    clock.advance(0);
+    fetcher.last().resolve();
+    await flush();
+    catchUp.gap('server-disconnect');
+    catchUp.lost(); // kicked before the reload ran: it runs while not live, which proves nothing
+    clock.advance(0);
+    fetcher.last().resolve();
+    await flush();
+    goLive(); // reconnected: the connection holds the gap back while the kicks go on
+    clock.advance(60_000);
+    expect(fetcher.reasons()).toEqual(['subscribed#1', 'server-disconnect#1']);
+    catchUp.recovered(); // or it recovered: the unfinished reload runs now
+    clock.advance(0);
+    expect(fetcher.reasons()).toEqual(['subscribed#1', 'server-disconnect#1', 'server-disconnect#1']);
+  });
+
   it('a refused subscription stops loading (no retry loop) until it is live again', async () => {
     const { clock, catchUp, fetcher, goLive, failures } = setup();
     clock.advance(FIRST_PAINT_WAIT_MS); // first paint while not live
