@@ -12,9 +12,10 @@
 // - changes: delivered to the handler in order — except while a refetch of the same
 //   subscription is in flight: then they are held and handed over, in order, once the refetch
 //   settles, so an older snapshot can never overwrite them (hold-and-release).
-// - gap: `gap(reason)`. The link came back after a gap socket.io did not recover: every live
-//   subscription reloads; at once for a gap local to this page, spread over `spreadMs` (or the
-//   bridge's refetch slot, `reschedule()`) for gaps every client of the server shares.
+// - gap: `gap(reason, covered)`. The link came back after a gap socket.io did not recover: every
+//   live subscription reloads — except those the bridge's change log covered (replay.ts: their
+//   missed changes were replayed) — at once for a gap local to this page, spread over `spreadMs`
+//   (or the bridge's refetch slot, `reschedule()`) for gaps every client of the server shares.
 // - retry: a failed run is retried with capped, jittered exponential backoff until it succeeds,
 //   a new gap or becoming live again restarts the cycle, or the subscription is removed.
 // Hand-written: this is the catch-up that the library exists for; no dependency does it.
@@ -130,8 +131,12 @@ export interface CatchUp {
   refetch(resource: string, scope?: string): void;
   /** The bridge refused the subscriptions of `key` for good (forbidden, invalid): no loads until they are live. */
   refused(key: string): void;
-  /** The connection is back after a gap socket.io did not recover: every live subscription reloads. */
-  gap(reason: GapReason): void;
+  /**
+   * The connection is back after a gap socket.io did not recover: every live subscription reloads,
+   * except those whose key the bridge's change log `covered` (their missed changes were replayed).
+   * Returns how many subscriptions reload.
+   */
+  gap(reason: GapReason, covered?: ReadonlySet<string>): number;
   /** Moves reloads still waiting out a shared-gap spread to `delayMs` from now (the bridge's slot). */
   reschedule(delayMs: number): void;
   /** Ends every subscription. */
@@ -391,10 +396,12 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         abandon(entry);
       }
     },
-    gap(reason) {
+    gap(reason, covered) {
       const shared = isSharedGap(reason);
+      let reloads = 0;
       for (const entry of entries) {
-        if (!entry.live || !entry.refetch) continue;
+        if (!entry.live || !entry.refetch || covered?.has(entry.key)) continue;
+        reloads++;
         entry.stale = true;
         entry.staleReason = reason;
         entry.epoch++;
@@ -403,6 +410,7 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         if (!shared) abandon(entry);
         restart(entry, reason, shared ? Math.floor(random() * spreadMs) : 0, shared && spreadMs > 0);
       }
+      return reloads;
     },
     reschedule(delayMs) {
       for (const entry of entries) {

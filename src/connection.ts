@@ -19,7 +19,7 @@ import { createTransportMemory } from './transports';
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed';
 
 /** Why the state last changed. */
-export type StateReason = 'start' | 'connected' | 'reconnected' | 'recovered' | 'refused' | 'kicked' | 'closed' | 'client-disconnect' | GapReason;
+export type StateReason = 'start' | 'connected' | 'reconnected' | 'recovered' | 'replayed' | 'refused' | 'kicked' | 'closed' | 'client-disconnect' | GapReason;
 
 /** The state with its context, as passed to `onStateChange`. */
 export interface StateInfo {
@@ -70,6 +70,8 @@ export interface Connection {
   pendingGap(): GapReason | null;
   /** Reacts to a browser signal (online, wake, visible…). */
   signal(signal: Signal): void;
+  /** The gap this connection closed was caught up by replaying the change log: reason `'replayed'`. */
+  replayed(): void;
   /** Detaches from the socket; disconnects it too when `disconnect` is true. */
   close(disconnect: boolean): void;
 }
@@ -293,6 +295,9 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
     info: () => info,
     pendingGap: () => (everConnected ? gap : null),
     signal,
+    replayed() {
+      if (!closed && socket.connected) setState('connected', 'replayed');
+    },
     close(disconnect) {
       if (closed) return;
       probe.end();

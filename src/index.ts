@@ -3,7 +3,8 @@
 // isolated so a throwing app callback never reaches socket.io or the other listeners.
 import mitt from 'mitt';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { createCatchUp, isSharedGap, MIN_DEADLINE_MS, type RefetchFn } from './catch-up';
+import { createCatchUp, isSharedGap, MIN_DEADLINE_MS, type GapReason, type RefetchFn } from './catch-up';
+import { createReplay } from './replay';
 import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
 import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
@@ -250,10 +251,26 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   const router = createRouter(reportHandlerError);
   const versions = createVersionTracker(options.currentVersion);
 
+  const invalid = (reason: string, cause: unknown): void => report(createError('invalid-message', `dropped malformed "${changeEvent}" message: ${reason}`, { cause }));
+  /** A gap whose catch-up waits for the greeting: the change log may cover it. */
+  let pendingGap: GapReason | null = null;
+  /** Reloads what the change log did not cover; a gap it covered entirely is `'replayed'`. */
+  const closeGap = (reason: GapReason, covered: ReadonlySet<string>): void => {
+    if (catchUp.gap(reason, covered) === 0 && covered.size > 0) connection?.replayed();
+  };
+  const replay = createReplay({
+    clock,
+    deliver: (change) => router.dispatch(change),
+    onInvalid: invalid,
+    onGreetingMissed() {
+      if (pendingGap) closeGap(pendingGap, new Set());
+      pendingGap = null;
+    },
+  });
   const onChange = (payload: unknown): void => {
     const parsed = parseChange(payload);
-    if (parsed.ok) router.dispatch(parsed.value);
-    else report(createError('invalid-message', `dropped malformed "${changeEvent}" message: ${parsed.reason}`, { cause: parsed.cause }));
+    if (parsed.ok) replay.receive(parsed.value);
+    else invalid(parsed.reason, parsed.cause);
   };
   const onVersion = (payload: unknown): void => {
     const parsed = parseVersion(payload);
@@ -289,6 +306,14 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       return gap !== undefined && gap !== null && isSharedGap(gap);
     },
     onRefetchSlot: (delayMs) => catchUp.reschedule(delayMs),
+    positionOf: (key) => replay.positionOf(key),
+    onGreeting(lines) {
+      const covered = replay.greeted(lines);
+      if (pendingGap) closeGap(pendingGap, covered);
+      pendingGap = null;
+    },
+    onPosition: (key, position) => replay.acknowledged(key, position),
+    onReleased: (key) => replay.forget(key),
   });
   const catchUp = createCatchUp({
     clock,
@@ -305,9 +330,19 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     clock,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
     onState: (info) => emitter.emit('state', info),
-    onUp: () => subscriptions.connected(),
-    onDown: () => catchUp.lost(),
-    onGap: (reason) => catchUp.gap(reason),
+    onUp() {
+      replay.connected();
+      subscriptions.connected();
+    },
+    onDown() {
+      pendingGap = null;
+      replay.lost();
+      catchUp.lost();
+    },
+    onGap(reason) {
+      if (replay.awaiting()) pendingGap = reason;
+      else closeGap(reason, replay.covered());
+    },
     onRecovered: () => catchUp.recovered(),
     onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
     onKicked: (delayMs) => report(createError('kicked', `the server ended the connection right after accepting it; trying again in ${delayMs} ms`)),
@@ -359,6 +394,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       socket.off(versionEvent, onVersion);
       socket.off(RESYNC_EVENT, onResync);
       catchUp.clear();
+      replay.close();
       subscriptions.close();
       connection.close(ownsSocket);
       router.clear();

@@ -86,8 +86,18 @@ export function parseResync(payload: unknown): { reason: string } {
 
 const subscriptionSchema = z.object({ resource: z.string(), scope: z.optional(z.string()) });
 const refusalSchema = z.looseObject({ resource: z.string(), scope: z.optional(z.string()), code: z.string(), message: z.optional(z.string()) });
-const helloSchema = z.looseObject({ v: z.number(), denied: z.optional(z.array(refusalSchema)), batch: z.optional(z.boolean()), refetchDelayMs: z.optional(z.number().check(z.gte(0), z.lte(600_000))) });
-const replySchema = z.looseObject({ ok: z.boolean(), code: z.optional(z.string()), message: z.optional(z.string()) });
+const epochSchema = z.optional(z.string().check(z.minLength(1), z.maxLength(64)));
+const offsetSchema = z.optional(z.number().check(z.int(), z.gte(0)));
+const logLineSchema = z.looseObject({ resource: z.string(), scope: z.optional(z.string()), status: z.string(), epoch: epochSchema, offset: offsetSchema, changes: z.optional(z.array(z.unknown())) });
+const helloSchema = z.looseObject({
+  v: z.number(),
+  denied: z.optional(z.array(refusalSchema)),
+  batch: z.optional(z.boolean()),
+  log: z.optional(z.boolean()),
+  positions: z.optional(z.array(logLineSchema)),
+  refetchDelayMs: z.optional(z.number().check(z.gte(0), z.lte(600_000))),
+});
+const replySchema = z.looseObject({ ok: z.boolean(), code: z.optional(z.string()), message: z.optional(z.string()), epoch: epochSchema, offset: offsetSchema });
 const batchReplySchema = z.looseObject({ results: z.array(z.unknown()) });
 
 /** A subscription request as the bridge sees it. */
@@ -96,26 +106,52 @@ export type Subscription = z.infer<typeof subscriptionSchema>;
 export type Refusal = z.infer<typeof refusalSchema>;
 
 /**
- * Validates the bridge's `lu:hello`: the protocol version, the handshake subscriptions it refused,
- * and, for a client that asked for one, its refetch slot in ms from now.
+ * One subscription's line in the greeting of a bridge with a change log: what it missed since the
+ * position sent (`status: 'ok'`, `changes` in order), that the log cannot tell (`'refetch'`), or
+ * where it starts (`'new'`); `epoch` and `offset` are the log's position at the greeting.
  */
-export function parseHello(payload: unknown): { v: number; denied: Refusal[]; batch: boolean; refetchDelayMs?: number } | null {
+export type LogLine = z.infer<typeof logLineSchema>;
+
+/** The bridge's greeting, parsed. */
+export interface Hello {
+  v: number;
+  denied: Refusal[];
+  batch: boolean;
+  /** The bridge keeps a change log: one line per handshake subscription it joined. Absent otherwise. */
+  positions?: LogLine[];
+  refetchDelayMs?: number;
+}
+
+/**
+ * Validates the bridge's `lu:hello`: the protocol version, the handshake subscriptions it refused,
+ * the change log's lines, and, for a client that asked for one, its refetch slot in ms from now.
+ */
+export function parseHello(payload: unknown): Hello | null {
   const result = helloSchema.safeParse(payload);
   if (!result.success) return null;
-  const { v, denied = [], batch = false, refetchDelayMs } = result.data;
-  return refetchDelayMs === undefined ? { v, denied, batch } : { v, denied, batch, refetchDelayMs };
+  const { v, denied = [], batch = false, log = false, positions = [], refetchDelayMs } = result.data;
+  return { v, denied, batch, ...(log ? { positions } : {}), ...(refetchDelayMs === undefined ? {} : { refetchDelayMs }) };
+}
+
+/** The bridge's answer to one `lu:subscribe`; with a change log, the position the subscription starts at. */
+export interface Reply {
+  ok: boolean;
+  code: string;
+  message: string;
+  position?: { epoch: string; offset: number };
 }
 
 /** Validates the bridge's answer to a batch `lu:subscribe`: one reply per subscription sent, in order. */
-export function parseBatchReply(payload: unknown, count: number): Array<{ ok: boolean; code: string; message: string }> {
+export function parseBatchReply(payload: unknown, count: number): Reply[] {
   const result = batchReplySchema.safeParse(payload);
   const results = result.success ? result.data.results : [];
   return Array.from({ length: count }, (_, index) => parseReply(results[index]));
 }
 
 /** Validates the bridge's answer to `lu:subscribe`; anything unexpected counts as a failure. */
-export function parseReply(payload: unknown): { ok: boolean; code: string; message: string } {
+export function parseReply(payload: unknown): Reply {
   const result = replySchema.safeParse(payload);
   if (!result.success) return { ok: false, code: 'invalid-reply', message: 'unexpected reply' };
-  return { ok: result.data.ok, code: result.data.code ?? (result.data.ok ? 'ok' : 'refused'), message: result.data.message ?? '' };
+  const { ok, code, message, epoch, offset } = result.data;
+  return { ok, code: code ?? (ok ? 'ok' : 'refused'), message: message ?? '', ...(epoch !== undefined && offset !== undefined ? { position: { epoch, offset } } : {}) };
 }

@@ -11,7 +11,7 @@
 import type { Socket } from 'socket.io-client';
 import { retryDelay } from './catch-up';
 import type { Clock, TimerHandle } from './environment';
-import { parseBatchReply, parseHello, parseReply, type Refusal, type Subscription } from './messages';
+import { parseBatchReply, parseHello, parseReply, type LogLine, type Refusal, type Reply, type Subscription } from './messages';
 
 /** The handshake key and events of the subscription protocol. */
 export const PROTOCOL = { authKey: 'lu', hello: 'lu:hello', subscribe: 'lu:subscribe', unsubscribe: 'lu:unsubscribe' } as const;
@@ -52,6 +52,14 @@ export interface SubscriptionHooks {
   wantsRefetchSlot(): boolean;
   /** Hears the slot the bridge gave: refetch in this many ms. */
   onRefetchSlot(delayMs: number): void;
+  /** Where `key` stands in its change log, sent in the handshake so the bridge replays what it missed. */
+  positionOf(key: string): { epoch: string; offset: number } | undefined;
+  /** The greeting's change-log lines (undefined: the bridge keeps no log), before its refetch slot. */
+  onGreeting(lines: LogLine[] | undefined): void;
+  /** A live subscribe was acknowledged at this log position. */
+  onPosition(key: string, position: { epoch: string; offset: number }): void;
+  /** `key` is no longer subscribed. */
+  onReleased(key: string): void;
   /** Source of randomness in [0, 1). */
   random?: () => number;
 }
@@ -86,7 +94,8 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
     const merge = (data: unknown): void => {
       told = new Map([...counts].map(([key, entry]) => [key, entry.subscription]));
       handshake = new Set(told.keys());
-      const lu = { v: 1, subs: [...told.values()], ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
+      const subs = [...told].map(([key, subscription]) => ({ ...subscription, ...hooks.positionOf(key) }));
+      const lu = { v: 1, subs, ...(hooks.wantsRefetchSlot() ? { refetch: true } : {}) };
       callback({ ...(data && typeof data === 'object' ? (data as Auth) : {}), [PROTOCOL.authKey]: lu });
     };
     if (typeof original === 'function') original(merge);
@@ -132,7 +141,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
   };
 
   /** What the bridge answered (or failed to answer) for one subscription. */
-  const answered = (key: string, subscription: Subscription, reply: { ok: boolean; code: string; message: string } | 'no answer'): void => {
+  const answered = (key: string, subscription: Subscription, reply: Reply | 'no answer'): void => {
     if (told.get(key) !== subscription || !counts.has(key)) return; // unsubscribed, or asked again since
     if (reply === 'no answer') {
       // A plain server (then it broadcasts anyway), or the link dropped (the next handshake
@@ -141,6 +150,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
       return;
     }
     if (!reply.ok) return refused({ ...subscription, code: reply.code, message: reply.message });
+    if (reply.position) hooks.onPosition(key, reply.position);
     stopRetry(key);
     setLive(key, true);
   };
@@ -171,6 +181,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
       live.delete(key);
       refusedForGood.delete(key);
       stopRetry(key);
+      hooks.onReleased(key);
     }
     if (!speaks || !socket.connected) return; // the next handshake carries the whole list
     const asked: Array<[string, Subscription]> = [];
@@ -216,6 +227,7 @@ export function createSubscriptions(socket: Socket, hooks: SubscriptionHooks): S
       if (counts.has(key) && handshake.has(key)) setLive(key, true);
     }
     hello.denied.forEach(refused);
+    hooks.onGreeting(hello.positions);
     if (hello.refetchDelayMs !== undefined) hooks.onRefetchSlot(hello.refetchDelayMs);
     // Subscriptions added or dropped between the handshake and this greeting.
     sync(new Set([...counts.keys(), ...told.keys()]));

@@ -6,12 +6,15 @@ import { bridgeDefaults } from './options.js';
 import { createTokenAuthorizer } from './tokens.js';
 
 /** What the command line asks for: start a bridge with these options, or print help. */
-export type CliCommand = { kind: 'run'; options: BridgeOptions } | { kind: 'help'; text: string };
+export type CliCommand = { kind: 'run'; options: BridgeOptions } | { kind: 'publish'; change: string; options: BridgeOptions } | { kind: 'help'; text: string };
 
 /** The `--help` text, listing every flag with its environment variable and default. */
 export const cliUsage = `Usage: live-updates-bridge [options]
+       live-updates-bridge publish '<change as JSON>' --redis <url> [log options]
 
-Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
+Relays Redis pub/sub (or an embedded bus) to browsers over socket.io. \`publish\` appends one
+change to the change log and publishes it (what FCALL lu_publish 0 '<json>' does), prints its
+{ epoch, offset } and exits; it needs Redis.
 
   --port <n>             PORT             port to listen on (default ${bridgeDefaults.port}; 0 = any free port)
   --host <addr>          HOST             interface (default ${bridgeDefaults.host}; 0.0.0.0 for all)
@@ -33,6 +36,9 @@ Relays Redis pub/sub (or an embedded bus) to browsers over socket.io.
   --max-http-buffer-size <bytes> LU_MAX_HTTP_BUFFER_SIZE largest client message (default ${bridgeDefaults.maxHttpBufferSize})
   --refetch-rate <n>     LU_REFETCH_RATE    refetching clients let through per second after a restart (default ${bridgeDefaults.refetchRate}; 0 = off)
   --drain <ms>           LU_DRAIN_MS        on SIGTERM, disconnect clients in even batches over this time (default ${bridgeDefaults.drainMs}: all at once)
+  --log-max-length <n>   LU_LOG_MAX_LENGTH  changes kept per resource in the change log (default ${bridgeDefaults.logMaxLength}; 0 = no log)
+  --log-max-age <ms>     LU_LOG_MAX_AGE_MS  how long a change stays in the log (default ${bridgeDefaults.logMaxAgeMs})
+  --log-key-prefix <p>   LU_LOG_KEY_PREFIX  prefix of the log's Redis keys (default ${bridgeDefaults.logKeyPrefix})
   -h, --help             print this help
 
 Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
@@ -57,6 +63,9 @@ const flags = {
   'max-http-buffer-size': 'LU_MAX_HTTP_BUFFER_SIZE',
   'refetch-rate': 'LU_REFETCH_RATE',
   drain: 'LU_DRAIN_MS',
+  'log-max-length': 'LU_LOG_MAX_LENGTH',
+  'log-max-age': 'LU_LOG_MAX_AGE_MS',
+  'log-key-prefix': 'LU_LOG_KEY_PREFIX',
 } as const;
 
 type Flag = keyof typeof flags;
@@ -71,13 +80,15 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
   const stringOptions: Record<string, { type: 'string' }> = Object.fromEntries(
     Object.keys(flags).map((name) => [name, { type: 'string' as const }]),
   );
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: [...argv],
     options: { ...stringOptions, help: { type: 'boolean', short: 'h' } },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
   if (values.help === true) return { kind: 'help', text: cliUsage };
+  const [verb, change, ...extra] = positionals;
+  if (verb !== undefined && (verb !== 'publish' || change === undefined || extra.length > 0)) throw new TypeError(`unexpected arguments: ${positionals.join(' ')} (the only command is: publish '<json>')`);
   const get = (flag: Flag): string | undefined => {
     const fromFlag: unknown = (values as Record<string, unknown>)[flag];
     const value = typeof fromFlag === 'string' ? fromFlag : env[flags[flag]];
@@ -113,7 +124,11 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     maxHttpBufferSize: number('max-http-buffer-size'),
     refetchRate: number('refetch-rate'),
     drainMs: number('drain'),
+    logMaxLength: number('log-max-length'),
+    logMaxAgeMs: number('log-max-age'),
+    logKeyPrefix: get('log-key-prefix'),
     authorize: secret ? createTokenAuthorizer({ secret }) : undefined,
   };
-  return { kind: 'run', options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const defined: BridgeOptions = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return change === undefined ? { kind: 'run', options: defined } : { kind: 'publish', change, options: defined };
 }

@@ -4,7 +4,10 @@
 import { createBridge } from './index.js';
 import { parseCli } from './cli-args.js';
 import { createConsoleLogger, describeError } from './logger.js';
-import { redactUrl } from './redis-bus.js';
+import { createRedisBus, redactUrl } from './redis-bus.js';
+import { resolveOptions } from './options.js';
+import type { BridgeOptions } from './options.js';
+import { checkChange } from './messages.js';
 
 const logger = createConsoleLogger();
 
@@ -19,6 +22,9 @@ async function main(): Promise<void> {
   if (command.kind === 'help') {
     console.log(command.text);
     return;
+  }
+  if (command.kind === 'publish') {
+    process.exit(await publish(command.change, command.options));
   }
 
   // Last line of defence: a stray rejection or exception is logged, never fatal.
@@ -42,6 +48,39 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** `publish '<json>'`: one change through the Redis change log; the exit code. */
+async function publish(json: string, options: BridgeOptions): Promise<number> {
+  const opts = resolveOptions({ ...options, logger });
+  if (!opts.redisUrl) {
+    console.error('live-updates-bridge publish: needs --redis <url> (or REDIS_URL): the log lives in Redis');
+    return 2;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    parsed = undefined;
+  }
+  const checked = checkChange(parsed);
+  if (!checked.ok) {
+    console.error(`live-updates-bridge publish: invalid change: ${checked.ok === false && parsed !== undefined ? checked.error : 'not JSON'}`);
+    return 2;
+  }
+  const bus = await createRedisBus({ url: opts.redisUrl, logger });
+  try {
+    const log = await bus.createLog({ maxLength: opts.logMaxLength, maxAgeMs: opts.logMaxAgeMs, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize });
+    if (!log) throw new Error('the change log needs Redis 7 or later');
+    const position = await log.publish(JSON.stringify(checked.value), checked.value.resource, checked.value.scope ?? undefined);
+    console.log(JSON.stringify(position));
+    return 0;
+  } catch (error) {
+    console.error(`live-updates-bridge publish: ${describeError(error)}`);
+    return 1;
+  } finally {
+    await bus.close();
+  }
 }
 
 main().catch((error: unknown) => {

@@ -16,6 +16,9 @@ import { createIoServer } from './server.js';
 import { createAuthorizer, createPrivacyRule } from './authorize.js';
 import { attachProtocol } from './protocol.js';
 import { createRefetchSlots } from './refetch-slots.js';
+import { createMemoryLog } from './change-log.js';
+import type { ChangeLog } from './change-log.js';
+import { STAMP_ROOM } from './redis-log.js';
 
 export type { BridgeOptions, ResolvedBridgeOptions } from './options.js';
 export { bridgeDefaults } from './options.js';
@@ -53,8 +56,10 @@ export interface Bridge {
    * Publishes a record change on the change channel, as a backend model callback would. Every
    * client of every bridge process that subscribed to it (and, for a public unscoped change,
    * every plain socket.io-client) receives it once. Set `scope` (e.g. `'user:42'`) for a change
-   * meant only for the clients allowed that scope. Rejects (TypeError) for an invalid or too
-   * large change.
+   * meant only for the clients allowed that scope. With the change log on (the default), the
+   * change is appended to its log and published in one atomic step, with `offset` and `epoch`
+   * added, so that clients back from a gap are sent it. Rejects (TypeError) for an invalid or too
+   * large change; rejects with Redis's error while Redis is down.
    * @example
    * await bridge.publishChange({ resource: 'books', action: 'update', id: 7, obj: book });
    * await bridge.publishChange({ resource: 'orders', action: 'create', id: 9, obj: order, scope: 'user:42' });
@@ -110,7 +115,11 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   if (opts.authUrl && opts.origins === '*') {
     logger.warn('authUrl is set and origins is "*": a page on any site can open a connection that carries its visitors\' cookies; set origins to your app\'s origins');
   }
+  const limits = { maxLength: opts.logMaxLength, maxAgeMs: opts.logMaxAgeMs };
+  const log: ChangeLog | null =
+    opts.logMaxLength === 0 ? null : redisBus ? await redisBus.createLog({ ...limits, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize }) : createMemoryLog({ ...limits, bus, channel: opts.changeChannel });
   const protocol = attachProtocol(io, {
+    log,
     changeEvent: opts.changeEvent,
     authorizer: createAuthorizer(opts),
     isPrivate: createPrivacyRule(opts.privateResources),
@@ -260,8 +269,10 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
       const checked = checkChange(change);
       if (!checked.ok) throw new TypeError(`invalid change: ${checked.error}`);
       const message = JSON.stringify(checked.value);
-      if (message.length > opts.maxChangeSize) throw new TypeError(`invalid change: ${message.length} characters of JSON, more than maxChangeSize (${opts.maxChangeSize})`);
-      await bus.publish(opts.changeChannel, message);
+      const room = log ? STAMP_ROOM : 0; // for the offset and epoch the log adds
+      if (message.length > opts.maxChangeSize - room) throw new TypeError(`invalid change: ${message.length} characters of JSON, more than maxChangeSize (${opts.maxChangeSize}) less ${room} for the log's offset`);
+      if (log) await log.publish(message, checked.value.resource, checked.value.scope ?? undefined);
+      else await bus.publish(opts.changeChannel, message);
     },
     async publishVersion(version) {
       const checked = versionSchema.safeParse(version);

@@ -7,6 +7,7 @@ import * as z from 'zod/mini';
 import { parseChange } from '../messages.js';
 import type { Change } from '../messages.js';
 import { PROTOCOL } from '../subscriptions.js';
+import type { LogPosition } from './change-log.js';
 
 export type { Change, ChangeAction } from '../messages.js';
 
@@ -68,10 +69,12 @@ export interface SubscriptionLimits {
   maxNameLength: number;
 }
 
-/** One subscription as a client asks for it. */
+/** One subscription as a client asks for it; in a handshake, with where it stands in the log. */
 export interface Subscription {
   resource: string;
   scope?: string;
+  /** The last log position the client has for it (see change-log.ts). */
+  position?: LogPosition;
 }
 
 /** The result of parsing a subscription; a refusal echoes the resource (and scope) when they are strings. */
@@ -83,13 +86,13 @@ export type SubscriptionResult = { ok: true; value: Subscription } | { ok: false
  */
 export function createSubscriptionParser({ maxNameLength }: SubscriptionLimits): (value: unknown) => SubscriptionResult {
   const name = z.string().check(z.minLength(1), z.maxLength(maxNameLength));
-  const strict = z.object({ resource: name, scope: z.optional(name) });
+  const strict = z.object({ resource: name, scope: z.optional(name), epoch: z.optional(z.string().check(z.minLength(1), z.maxLength(64))), offset: z.optional(z.number().check(z.int(), z.gte(0))) });
   const loose = z.object({ resource: z.string(), scope: z.optional(z.string()) });
   return (value) => {
     const result = strict.safeParse(value);
     if (result.success) {
-      const { resource, scope } = result.data;
-      return { ok: true, value: scope === undefined ? { resource } : { resource, scope } };
+      const { resource, scope, epoch, offset } = result.data;
+      return { ok: true, value: { resource, ...(scope === undefined ? {} : { scope }), ...(epoch === undefined || offset === undefined ? {} : { position: { epoch, offset } }) } };
     }
     const echo = loose.safeParse(value);
     const where = echo.success ? { resource: echo.data.resource, ...(echo.data.scope === undefined ? {} : { scope: echo.data.scope }) } : {};

@@ -191,6 +191,27 @@ export interface BridgeOptions {
    */
   drainMs?: number;
   /**
+   * Most changes kept per resource (and scope) in the change log, so that a client back from a
+   * gap is sent what it missed instead of refetching (see the README's "Replay"). `0` turns the
+   * log off: changes then carry no offsets and every gap refetches, as with plain PUBLISH.
+   * @default 1000
+   */
+  logMaxLength?: number;
+  /**
+   * How long a change stays in the log, in ms: a client away longer than this refetches. 10
+   * minutes covers a coffee break with the lid closed and a bridge's rolling restart; the memory
+   * it costs is the changes published in that time (at most `logMaxLength` per log).
+   * @default 600000
+   */
+  logMaxAgeMs?: number;
+  /**
+   * Prefix of the log's Redis keys (`<prefix>s:…` streams, `<prefix>m:…` hashes). Every bridge
+   * process and publisher of one Redis must use the same log options: the last bridge to start
+   * loads the Redis functions (`lu_publish`, `lu_since`, `lu_unlogged`) with its own.
+   * @default 'lu:log:'
+   */
+  logKeyPrefix?: string;
+  /**
    * After Redis comes back, clients are told to refetch at once and again this many ms later:
    * publishers' own Redis connections may return after the bridge's, and a change committed
    * while its PUBLISH failed reaches nobody live. `0` sends only the first.
@@ -235,6 +256,9 @@ export const bridgeDefaults = {
   maxRefetchDelayMs: 30_000,
   drainMs: 0,
   resyncAgainMs: 5000,
+  logMaxLength: 1000,
+  logMaxAgeMs: 600_000,
+  logKeyPrefix: 'lu:log:',
 } as const satisfies Partial<BridgeOptions>;
 
 /**
@@ -249,13 +273,15 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedBridgeOptio
   for (const [name, value] of Object.entries({ pingInterval, pingTimeout, authTimeoutMs, maxHttpBufferSize, maxSubscriptions, maxNameLength, maxChangeSize, ...prefix('subscribeRate.', resolved.subscribeRate) })) {
     if (!Number.isFinite(value) || value <= 0) throw new TypeError(`invalid ${name}: ${String(value)}`);
   }
-  const names = ['changeChannel', 'changeEvent', 'versionKey', 'versionChannel', 'versionEvent', 'resyncEvent', 'path', 'adapterKey'] as const;
+  const names = ['changeChannel', 'changeEvent', 'versionKey', 'versionChannel', 'versionEvent', 'resyncEvent', 'path', 'adapterKey', 'logKeyPrefix'] as const;
   for (const name of names) {
     if (typeof resolved[name] !== 'string' || resolved[name].length === 0) throw new TypeError(`${name} must be a non-empty string`);
   }
-  for (const name of ['refetchRate', 'maxRefetchDelayMs', 'drainMs', 'resyncAgainMs'] as const) {
+  for (const name of ['refetchRate', 'maxRefetchDelayMs', 'drainMs', 'resyncAgainMs', 'logMaxLength'] as const) {
     if (!Number.isFinite(resolved[name]) || resolved[name] < 0) throw new TypeError(`invalid ${name}: ${String(resolved[name])}`);
   }
+  if (!Number.isInteger(resolved.logMaxLength)) throw new TypeError(`invalid logMaxLength: ${String(resolved.logMaxLength)}`);
+  if (!Number.isFinite(resolved.logMaxAgeMs) || resolved.logMaxAgeMs < 1000) throw new TypeError(`invalid logMaxAgeMs: ${String(resolved.logMaxAgeMs)} (at least 1000)`);
   if (resolved.origins !== '*' && !Array.isArray(resolved.origins)) throw new TypeError(`origins must be '*' or an array of origins`);
   if (!Array.isArray(resolved.privateResources) || !resolved.privateResources.every((r) => typeof r === 'string' && r !== '')) throw new TypeError('privateResources must be an array of resource names');
   if (resolved.authUrl !== undefined && !/^https?:\/\//.test(String(resolved.authUrl))) throw new TypeError('authUrl must be an http(s) URL');

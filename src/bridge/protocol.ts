@@ -7,8 +7,15 @@
 //   `{ subs: [...] }`, acked `{ ok: true, results: [...] }`), `lu:unsubscribe`.
 // - Legacy: a client without `auth.lu` (a plain socket.io-client) is put in LEGACY_ROOM and gets
 //   every public unscoped change, as the tutorials' servers did; never a scoped or private one.
+// - Replay: with a change log (change-log.ts), each handshake subscription may carry the client's
+//   last log position (`epoch`, `offset`). Once the connection is accepted (so that every later
+//   change reaches it live), the log is read: the greeting's `positions` say, per subscription,
+//   what it missed (`status: 'ok'`, `changes`: the messages, in order), that the log cannot tell
+//   (`'refetch'`), or where it starts (`'new'`). The client drops what it already has by offset.
+//   A live `lu:subscribe` is acked with the position too.
 // - Refetch slots: a client returning from a gap it shares with others asks for one in its
-//   handshake (`refetch: true`); the greeting says when to refetch (`refetchDelayMs`).
+//   handshake (`refetch: true`); the greeting says when to refetch (`refetchDelayMs`), unless the
+//   log covered every subscription (then it has nothing to refetch).
 // Every inbound event goes through one token bucket per connection; a connection that keeps
 // flooding after it is refused is disconnected.
 import type { Server, Socket } from 'socket.io';
@@ -21,6 +28,7 @@ import type { Change, Subscription } from './messages.js';
 import { createTokenBucket } from './rate-limit.js';
 import type { RateLimit, TokenBucket } from './rate-limit.js';
 import { LEGACY_ROOM, isResourceRoom, roomOf } from './rooms.js';
+import type { ChangeLog, LogPosition, LogReply } from './change-log.js';
 
 /** Event names of the protocol, taken from the client (src/subscriptions.ts) so the two cannot drift apart. */
 export const PROTOCOL_EVENTS = { hello: PROTOCOL.hello, subscribe: PROTOCOL.subscribe, unsubscribe: PROTOCOL.unsubscribe } as const;
@@ -46,6 +54,8 @@ export interface ProtocolOptions {
   handshakeTimeoutMs: number;
   /** Books a refetch slot for a client returning from a shared gap (ms from now), or null when slots are off. */
   refetchSlot: () => number | null;
+  /** The change log, or null when there is none (changes carry no offsets). */
+  log: ChangeLog | null;
   logger: BridgeLogger;
 }
 
@@ -55,10 +65,15 @@ export interface Protocol {
   deliver(change: Change): void;
 }
 
+/** One subscription's line in the greeting's `positions`. */
+export type PositionLine = { resource: string; scope?: string } & ({ status: 'new' | 'refetch'; epoch?: string; offset?: number } | { status: 'ok'; epoch: string; offset: number; changes: string[] });
+
 interface ConnectionState {
   denied: Refusal[];
-  /** The refetch slot booked in the handshake, told in the greeting. */
-  refetchDelayMs: number | null;
+  /** The handshake subscriptions joined, with the positions the client sent. */
+  joined: Subscription[];
+  /** It asked for a refetch slot (it returns from a shared gap). */
+  wantsSlot: boolean;
   bucket: TokenBucket;
   /** Events refused in a row; reset by the next accepted one. */
   overflow: number;
@@ -72,7 +87,7 @@ const AUTH_CONCURRENCY = 8;
 
 type Ack = (reply: unknown) => void;
 /** The answer to one subscribe. */
-type Reply = Decision | { ok: true; superseded: true };
+type Reply = Decision | { ok: true; superseded: true } | { ok: true; epoch: string; offset: number };
 const ackOf = (args: unknown[]): Ack => {
   const last = args[args.length - 1];
   return typeof last === 'function' ? (last as Ack) : () => undefined;
@@ -87,7 +102,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
 
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
-    if (!state) states.set(socket, (state = { denied: [], refetchDelayMs: null, bucket: createTokenBucket(subscribeRate), overflow: 0, pending: new Map(), sequence: 0 }));
+    if (!state) states.set(socket, (state = { denied: [], joined: [], wantsSlot: false, bucket: createTokenBucket(subscribeRate), overflow: 0, pending: new Map(), sequence: 0 }));
     return state;
   };
 
@@ -104,9 +119,9 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
   /**
    * Makes the socket's rooms match the handshake list: leaves rooms not in it (a recovered
    * connection comes back with its old rooms), authorises and joins the rest. Resolves with
-   * the refusals.
+   * the refusals and the subscriptions joined.
    */
-  const applyList = async (socket: Socket, list: unknown[]): Promise<Refusal[]> => {
+  const applyList = async (socket: Socket, list: unknown[]): Promise<{ denied: Refusal[]; joined: Subscription[] }> => {
     const denied: Refusal[] = [];
     const wanted = new Map<string, Subscription>();
     for (const entry of list) {
@@ -116,7 +131,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
         continue;
       }
       const room = roomOf(parsed.value.resource, parsed.value.scope);
-      if (wanted.size >= maxSubscriptions && !wanted.has(room)) denied.push({ ...parsed.value, code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` });
+      if (wanted.size >= maxSubscriptions && !wanted.has(room)) denied.push({ ...named(parsed.value), code: 'invalid', message: `more than ${maxSubscriptions} subscriptions` });
       else wanted.set(room, parsed.value);
     }
     for (const room of resourceRooms(socket)) if (!wanted.has(room)) socket.leave(room);
@@ -138,16 +153,34 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       return expired ? Promise.resolve(late) : Promise.race([authorise(socket, subscription), deadline]);
     });
     clearTimeout(timer);
+    const joined: Subscription[] = [];
     entries.forEach(([room, subscription], index) => {
       const decision = decisions[index] as Decision;
-      if (decision.ok) socket.join(room);
-      else {
+      if (decision.ok) {
+        socket.join(room);
+        joined.push(subscription);
+      } else {
         // A recovered connection keeps its rooms while they are re-checked; one now refused goes.
         socket.leave(room);
-        denied.push({ ...subscription, code: decision.code, ...(decision.message ? { message: decision.message } : {}) });
+        denied.push({ ...named(subscription), code: decision.code, ...(decision.message ? { message: decision.message } : {}) });
       }
     });
-    return denied;
+    return { denied, joined };
+  };
+
+  /** What the log says of each subscription (all 'refetch' when it cannot be read in time). */
+  const readPositions = async (joined: Subscription[]): Promise<PositionLine[]> => {
+    const log = options.log;
+    if (!log || joined.length === 0) return [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LOG_READ_TIMEOUT_MS)));
+    const replies = await Promise.race([
+      Promise.all(joined.map((subscription) => log.since(subscription.resource, subscription.scope, subscription.position).catch((): LogReply => ({ status: 'refetch', position: null, reason: 'unavailable' })))),
+      late,
+    ]);
+    clearTimeout(timer);
+    if (replies === null) logger.warn(`the change log did not answer within ${LOG_READ_TIMEOUT_MS} ms; clients refetch`);
+    return joined.map((subscription, index) => lineOf(subscription, replies?.[index] ?? { status: 'refetch', position: null, reason: 'unavailable' }));
   };
 
   io.use((socket, next) => {
@@ -157,10 +190,11 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       socket.join(LEGACY_ROOM);
       return next();
     }
-    if (list.refetch) state.refetchDelayMs = options.refetchSlot();
+    state.wantsSlot = list.refetch;
     applyList(socket, list.subs).then(
-      (denied) => {
+      ({ denied, joined }) => {
         state.denied = denied;
+        state.joined = joined;
         next();
       },
       (error: unknown) => {
@@ -184,7 +218,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     if (!isPrivate(resource, scope)) {
       state.pending.delete(room);
       socket.join(room);
-      return { ok: true };
+      return withPosition(parsed.value);
     }
     const ticket = ++state.sequence;
     state.pending.set(room, ticket);
@@ -196,7 +230,13 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       if (decision.ok) socket.join(room);
       else socket.leave(room);
     }
-    return decision;
+    return decision.ok && socket.connected ? withPosition(parsed.value) : decision;
+  };
+
+  /** The ack of a subscription just joined: with its log position, read after the join, when there is a log. */
+  const withPosition = async (subscription: Subscription): Promise<Reply> => {
+    const [line] = await readPositions([{ resource: subscription.resource, ...(subscription.scope === undefined ? {} : { scope: subscription.scope }) }]);
+    return line?.epoch === undefined ? { ok: true } : { ok: true, epoch: line.epoch, offset: line.offset as number };
   };
 
   /**
@@ -240,21 +280,30 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
     socket.on(PROTOCOL_EVENTS.subscribe, (payload: unknown, ...rest: unknown[]) => onSubscribe(socket, state, payload, ackOf(rest)));
     socket.on(PROTOCOL_EVENTS.unsubscribe, (payload: unknown, ...rest: unknown[]) => onUnsubscribe(socket, state, payload, ackOf(rest)));
 
-    const refetchDelayMs = state.refetchDelayMs;
-    const greet = (denied: Refusal[]): void => {
-      if (socket.connected) socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied, batch: true, ...(refetchDelayMs === null ? {} : { refetchDelayMs }) });
+    const { wantsSlot } = state;
+    /** The log is read now that the connection is accepted: any change after the read reaches it live. */
+    const greet = async ({ denied, joined }: { denied: Refusal[]; joined: Subscription[] }): Promise<void> => {
+      const positions = await readPositions(joined);
+      if (!socket.connected) return;
+      // A client the log covered entirely has nothing to refetch: no slot.
+      const refetchDelayMs = wantsSlot && (!options.log || positions.some((line) => line.status !== 'ok')) ? options.refetchSlot() : null;
+      socket.emit(PROTOCOL_EVENTS.hello, { v: 1, denied, batch: true, ...(options.log ? { log: true, positions } : {}), ...(refetchDelayMs === null ? {} : { refetchDelayMs }) });
     };
     const list = socket.recovered ? readHandshakeList(socket.handshake.auth) : undefined;
     // Connection state recovery skips middlewares and restores the rooms: re-check them here.
-    if (list) applyList(socket, list.subs).then(greet, (error: unknown) => logger.error(`recovered subscriptions failed: ${describeError(error)}`));
-    else greet(state.denied);
+    const settled = list ? applyList(socket, list.subs) : Promise.resolve({ denied: state.denied, joined: state.joined });
+    settled.then(greet).catch((error: unknown) => logger.error(`greeting failed: ${describeError(error)}`));
     state.denied = [];
+    state.joined = [];
   });
 
   return {
     deliver(change) {
       const { resource } = change;
       const scope = change.scope ?? undefined; // null: unscoped (nil/None from Ruby or Python publishers)
+      // Published without the log (plain PUBLISH): a replay across it would miss it. Marked before
+      // it reaches anyone, so a client that joins after this delivery reads the mark.
+      if (options.log && typeof change.offset !== 'number') options.log.unlogged(resource, scope);
       const rooms = scope !== undefined ? [roomOf(resource, scope)] : isPrivate(resource, undefined) ? [roomOf(resource)] : [LEGACY_ROOM, roomOf(resource)];
       try {
         io.local.to(rooms).emit(options.changeEvent, change);
@@ -265,6 +314,19 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       }
     },
   };
+}
+
+/** How long the greeting waits for the change log, in ms; past it the client refetches. */
+const LOG_READ_TIMEOUT_MS = 2000;
+
+/** A subscription's resource and scope, without its position. */
+const named = ({ resource, scope }: Subscription): { resource: string; scope?: string } => (scope === undefined ? { resource } : { resource, scope });
+
+/** The greeting's line for one subscription. */
+function lineOf(subscription: Subscription, reply: LogReply): PositionLine {
+  const at: Partial<LogPosition> = reply.position ?? {};
+  if (reply.status === 'ok') return { ...named(subscription), status: 'ok', epoch: reply.position.epoch, offset: reply.position.offset, changes: reply.messages };
+  return { ...named(subscription), status: reply.status, ...at };
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, keeping the order of results. */

@@ -19,7 +19,8 @@ describe('createBridge', () => {
     await expect(bridge.publishChange({ resource: 'books', action: 'create', id: 1, obj: 'x'.repeat(600) })).rejects.toThrow(/maxChangeSize/);
     await bridge.publishChange({ resource: 'books', action: 'update', id: 'b7', obj: { title: 'Dune' }, editor: 'ann' });
     await until(() => seen.length === 1);
-    expect(seen).toEqual([{ resource: 'books', action: 'update', id: 'b7', obj: { title: 'Dune' }, editor: 'ann' }]);
+    // The change log adds where the change stands in it.
+    expect(seen).toEqual([{ resource: 'books', action: 'update', id: 'b7', obj: { title: 'Dune' }, editor: 'ann', offset: 1, epoch: expect.any(String) }]);
   });
 
   it('drops oversized and malformed messages from Redis, and relays the next good one', async () => {
@@ -79,6 +80,6 @@ describe('createBridge', () => {
     const socket = connect(bridge.url, { transports: ['websocket'], forceNew: true });
     cleanups.add(() => socket.close());
     const hello = await new Promise((resolve) => socket.once('lu:hello', resolve));
-    expect(hello).toEqual({ v: 1, denied: [], batch: true });
+    expect(hello).toEqual({ v: 1, denied: [], batch: true, log: true, positions: [] });
   });
 });

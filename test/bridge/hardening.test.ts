@@ -90,7 +90,7 @@ describe('message sizes', () => {
     expect(denied.map(({ resource, code }) => `${resource.slice(0, 3)}:${code}`)).toEqual(['xxx:invalid', 'd:invalid', 'e:invalid']);
     expect(await client.socket.emitWithAck('lu:subscribe', { resource: 'f' })).toMatchObject({ ok: false, code: 'invalid' }); // a, b, c held
     expect(await client.socket.emitWithAck('lu:unsubscribe', { resource: 'a' })).toEqual({ ok: true });
-    expect(await client.socket.emitWithAck('lu:subscribe', { resource: 'f' })).toEqual({ ok: true });
+    expect(await client.socket.emitWithAck('lu:subscribe', { resource: 'f' })).toEqual({ ok: true, epoch: expect.any(String), offset: 0 });
     await bridge.publishChange({ resource: 'a', action: 'create', id: 1 });
     await bridge.publishChange({ resource: 'f', action: 'create', id: 2 });
     await until(() => client.changes.length === 1);
@@ -102,7 +102,7 @@ describe('message sizes', () => {
     for (const lu of ['nonsense', null, { v: 1, subs: 'books' }, { v: 1, subs: [null, 1, [], { resource: {} }] }, { subs: { length: 5 } }]) {
       const client = rawClient(bridge.url, { lu });
       await until(() => client.hello !== undefined);
-      expect(client.hello).toEqual({ v: 1, denied: [], batch: true });
+      expect(client.hello).toEqual({ v: 1, denied: [], batch: true, log: true, positions: [] });
     }
     expect(bridge.health().ok).toBe(true);
   });

@@ -206,7 +206,7 @@ describe('legacy clients', () => {
     const { socket, changes } = plainClient(bridge.url);
     await until(() => socket.connected);
     const reply = await socket.timeout(2000).emitWithAck('lu:subscribe', { resource: 'authors' });
-    expect(reply).toEqual({ ok: true });
+    expect(reply).toEqual({ ok: true, epoch: expect.any(String), offset: 0 });
     await bridge.publishChange({ resource: 'books', action: 'create', id: 1 });
     await bridge.publishChange({ resource: 'authors', action: 'create', id: 2 });
     await until(() => changes.length > 0);

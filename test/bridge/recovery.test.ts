@@ -28,6 +28,7 @@ describe('a recovered connection', () => {
       subscribeRate: { burst: 10, perSecond: 10 },
       handshakeTimeoutMs: 1000,
       refetchSlot: () => null,
+    log: null,
       logger,
     });
     let subs: unknown[] = [{ resource: 'orders', scope: 'user:42' }, { resource: 'books' }];
