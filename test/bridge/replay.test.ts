@@ -1,0 +1,139 @@
+// @vitest-environment node
+// Replay end to end, with the real client and real bridges (embedded and on Redis): a client back
+// from a gap is sent what it missed, in order, once, and refetches only what the log cannot cover.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Bridge } from '../../src/bridge/index';
+import type { Change, RefetchReason, StateReason } from '../../src/index';
+import { createCleanups, startBridge, startClient, startRedis, startSwitch, until } from './helpers';
+
+const cleanups = createCleanups();
+afterEach(cleanups.run);
+
+const update = (resource: string, id: number) => ({ resource, action: 'update' as const, id });
+
+/** A client behind a switch (so the test decides when it may reconnect) that records changes, loads and state reasons. */
+async function startWatchedClient(target: number, resources: string[]) {
+  const front = await startSwitch(cleanups, target);
+  const client = startClient(cleanups, front.url);
+  const seen: string[] = [];
+  const loads: string[] = [];
+  const reasons: StateReason[] = [];
+  client.live.onStateChange((_, info) => reasons.push(info.reason));
+  const readies = resources.map((resource) =>
+    client.live.subscribe(resource, (change: Change) => seen.push(`${change.resource}:${String(change.id)}`), {
+      refetch: ({ reason }: { reason: RefetchReason }) => void loads.push(`${resource}:${reason}`),
+    }).ready,
+  );
+  await Promise.all(readies);
+  return { client, front, seen, loads, reasons };
+}
+
+/** Ends the client's connection and keeps it away (its switch points nowhere) until `back()`. */
+async function cut(bridge: Bridge, watched: Awaited<ReturnType<typeof startWatchedClient>>) {
+  const { front, client } = watched;
+  const target = front.target;
+  client.established();
+  front.target = 1; // nothing listens on port 1: reconnection attempts fail
+  bridge.io.disconnectSockets(true);
+  await until(() => client.live.state !== 'connected');
+  return {
+    /** Lets it reconnect, to its bridge or to `to`. */
+    back: async (to = target) => {
+      front.target = to;
+      await until(() => client.live.state === 'connected');
+    },
+  };
+}
+
+describe.each([
+  ['embedded bus', async () => ({})],
+  ['Redis', async () => ({ redisUrl: (await startRedis(cleanups)).url })],
+])('replay on the %s', (_, options) => {
+  it('a client back from a server disconnect gets what it missed, in order, and refetches nothing', async () => {
+    const bridge = await startBridge(cleanups, await options());
+    const watched = await startWatchedClient(bridge.port as number, ['books', 'authors']);
+    await bridge.publishChange(update('books', 1));
+    await until(() => watched.seen.length === 1);
+    const gap = await cut(bridge, watched);
+    for (const id of [2, 3, 4]) await bridge.publishChange(update('books', id));
+    await bridge.publishChange(update('authors', 5));
+    await gap.back();
+    await until(() => watched.reasons.at(-1) === 'replayed');
+    expect(watched.seen).toEqual(['books:1', 'books:2', 'books:3', 'books:4', 'authors:5']);
+    expect(watched.loads.sort()).toEqual(['authors:subscribed', 'books:subscribed']); // no reload after the gap
+    await bridge.publishChange(update('books', 6)); // and live again
+    await until(() => watched.seen.length === 6);
+    expect(watched.client.errors.filter((error) => error.code !== 'connect-error')).toEqual([]); // attempts fail while it is kept away
+  });
+
+  it('refetches only the resource whose missed changes the log no longer holds', async () => {
+    const bridge = await startBridge(cleanups, { ...(await options()), logMaxLength: 2 });
+    const watched = await startWatchedClient(bridge.port as number, ['books', 'authors']);
+    const gap = await cut(bridge, watched);
+    for (const id of [1, 2, 3]) await bridge.publishChange(update('books', id)); // 3 > 2: trimmed
+    await bridge.publishChange(update('authors', 4));
+    await gap.back();
+    await until(() => watched.loads.includes('books:server-disconnect'));
+    expect(watched.seen).toEqual(['authors:4']); // replayed; books reloaded instead
+    expect(watched.loads.filter((load) => load.startsWith('authors'))).toEqual(['authors:subscribed']);
+    expect(watched.reasons.at(-1)).toBe('reconnected');
+  });
+});
+
+describe('replay and live deliveries', () => {
+  it('delivers each change once when live ones arrive while the replay is read', async () => {
+    const redis = await startRedis(cleanups);
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+    const watched = await startWatchedClient(bridge.port as number, ['books']);
+    const gap = await cut(bridge, watched);
+    for (const id of [1, 2, 3]) await bridge.publishChange(update('books', id));
+    // Publishers keep going while the client comes back: some of these are live, some replayed.
+    let publishing = true;
+    let last = 3;
+    const publisher = (async () => {
+      while (publishing || last < 40) await bridge.publishChange(update('books', ++last));
+    })();
+    await gap.back();
+    publishing = false;
+    await publisher;
+    await until(() => watched.seen.length >= last);
+    expect(watched.seen).toEqual(Array.from({ length: last }, (_, index) => `books:${index + 1}`));
+    expect(watched.loads).toEqual(['books:subscribed']);
+  });
+
+  it('refetches across a plain PUBLISH (no offset) and after Redis lost the log (FLUSHALL)', async () => {
+    const redis = await startRedis(cleanups);
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+    const watched = await startWatchedClient(bridge.port as number, ['books', 'authors']);
+    let gap = await cut(bridge, watched);
+    await redis.publish('rt-change', JSON.stringify(update('books', 1))); // a backend without the log
+    await bridge.publishChange(update('authors', 2));
+    await gap.back();
+    await until(() => watched.loads.includes('books:server-disconnect'));
+    expect(watched.loads.filter((load) => load.startsWith('authors'))).toEqual(['authors:subscribed']);
+
+    gap = await cut(bridge, watched);
+    await redis.client.flushAll();
+    await bridge.publishChange(update('authors', 3));
+    await gap.back();
+    await until(() => watched.loads.includes('authors:server-disconnect'));
+    expect(watched.seen).toEqual(['authors:2']); // 3 came in a new epoch: reloaded, not replayed
+  });
+
+  it('two bridge processes on one Redis replay the same log to a client that moves between them', async () => {
+    const redis = await startRedis(cleanups);
+    const first = await startBridge(cleanups, { redisUrl: redis.url });
+    const second = await startBridge(cleanups, { redisUrl: redis.url });
+    const watched = await startWatchedClient(first.port as number, ['books']);
+    await first.publishChange(update('books', 1));
+    await until(() => watched.seen.length === 1);
+    const gap = await cut(first, watched);
+    await first.publishChange(update('books', 2));
+    await second.publishChange(update('books', 3));
+    await gap.back(second.port as number);
+    await until(() => watched.reasons.at(-1) === 'replayed');
+    expect(second.health().clients).toBe(1);
+    expect(watched.seen).toEqual(['books:1', 'books:2', 'books:3']);
+    expect(watched.loads).toEqual(['books:subscribed']);
+  });
+});
