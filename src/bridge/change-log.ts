@@ -6,8 +6,9 @@
 // - an epoch names one life of a log: it changes when the log was lost (a Redis FLUSHALL, a
 //   failover to a replica without the data, a log idle past META_TTL_MS), so an offset from an
 //   older life is never taken for one of this life;
-// - a change published without the log (plain `PUBLISH rt-change`) carries no offset: it is
-//   marked in the log, and a replay across it is refused (the client refetches).
+// - a change published without the log (plain `PUBLISH rt-change`) carries no offset: it takes
+//   an offset of its own with no entry (`unlogged`), so a replay across it is refused (the client
+//   refetches) while a position handed out after it is not.
 // Two implementations share the rules: the in-memory one here (the embedded bus, the demo) and
 // Redis functions (redis-log.ts), so that backends in any language append and publish in one
 // atomic command. Hand-written: no dependency keeps per-key replay logs for socket.io.
@@ -82,7 +83,7 @@ export function coverage(
   const here: LogPosition = { epoch: log.epoch, offset: log.top };
   if (!position) return { status: 'new', position: here };
   if (position.epoch !== log.epoch || position.offset > log.top) return { status: 'refetch', position: here, reason: 'epoch' };
-  if (log.unlogged !== null && position.offset <= log.unlogged) return { status: 'refetch', position: here, reason: 'unlogged' };
+  if (log.unlogged !== null && position.offset < log.unlogged) return { status: 'refetch', position: here, reason: 'unlogged' };
   const missed = log.top - position.offset;
   if (missed === 0) return { status: 'ok', position: here, messages: [] };
   const first = log.entries.length - missed;
@@ -160,7 +161,7 @@ export function createMemoryLog(options: MemoryLogOptions): ChangeLog {
     },
     unlogged(resource, scope) {
       const log = logs.get(keyOf(resource, scope));
-      if (log) log.unlogged = log.top;
+      if (log) log.unlogged = ++log.top;
     },
   };
 }

@@ -135,6 +135,18 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   let lastVersion: string | null = null;
   let resyncAgain: ReturnType<typeof setTimeout> | undefined;
   const teardown: Array<() => void> = [() => clearTimeout(resyncAgain)];
+  // A change an emitter library sent goes to sockets past the bridge and the log: replays across
+  // it are refused, as for a plain PUBLISH. Marked in the task that delivered it here.
+  if (redisBus && log) {
+    teardown.push(
+      redisBus.watchBroadcasts(opts.adapterKey, ([event, payload]) => {
+        if (event !== opts.changeEvent) return;
+        const parsed = typeof payload === 'string' ? parseChangeMessage(payload) : checkChange(payload);
+        if (parsed.ok && typeof parsed.value.offset !== 'number') log.unlogged(parsed.value.resource, parsed.value.scope ?? undefined);
+      }),
+    );
+  }
+
 
   const health = (): HealthReport => {
     const redis = bus.status();

@@ -5,6 +5,7 @@
 // what onRecover is for.
 import { createClient } from 'redis';
 import { createAdapter } from '@socket.io/redis-adapter';
+import msgpack from 'notepack.io';
 import type { Bus, BusListener } from './bus.js';
 import type { BridgeLogger } from './logger.js';
 import { describeError } from './logger.js';
@@ -45,6 +46,12 @@ export interface RedisBus extends Bus {
    * @param key - the adapter's channel prefix; must match the emitters' `key`
    */
   createAdapter(key: string): ReturnType<typeof createAdapter>;
+  /**
+   * Hears the `data` (`[event, ...args]`) of every broadcast sent through the adapter's channels
+   * (other processes, emitter libraries), whether or not a socket of this process is in its room.
+   * Returns the unsubscribe.
+   */
+  watchBroadcasts(key: string, listener: (data: unknown[]) => void): () => void;
   /**
    * The change log on this bus's command connection (redis-log.ts): its Redis functions are
    * loaded now and again whenever the connection comes back. Resolves once the first load was
@@ -178,6 +185,28 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     },
     createAdapter(key) {
       return createAdapter(guardClient(command, logger), guardClient(subscriber, logger, subscriberGate), { key });
+    },
+    watchBroadcasts(key, listener) {
+      // The adapter's channel pattern for the main namespace, on the adapter's own subscriber
+      // connection: this listener runs right after the adapter delivered the same message, in
+      // the same task. Messages are the adapter's encoding (notepack.io, its dependency).
+      const onMessage = (message: Buffer): void => {
+        try {
+          const value: unknown = msgpack.decode(message);
+          const packet: unknown = Array.isArray(value) ? value[1] : undefined;
+          const data = packet && typeof packet === 'object' ? (packet as { data?: unknown }).data : undefined;
+          if (Array.isArray(data)) listener(data);
+        } catch (error) {
+          logger.warn(`could not read a broadcast on "${key}#/#": ${describeError(error)}`);
+        }
+      };
+      const pattern = `${key}#/#*`;
+      subscriberGate.run(() => subscriber.pSubscribe(pattern, onMessage, true)).catch((error: unknown) => {
+        if (!closed) logger.error(`PSUBSCRIBE ${pattern} failed: ${describeError(error)}`);
+      });
+      return () => {
+        if (!closed) subscriberGate.run(() => subscriber.pUnsubscribe(pattern, onMessage, true)).catch(() => undefined);
+      };
     },
     async createLog(options) {
       // Fail fast while Redis is down, as publish does.

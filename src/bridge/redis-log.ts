@@ -6,7 +6,8 @@
 // Per (resource, scope) the library keeps a stream of the recent messages (`<prefix>s:<name>`,
 // trimmed by MAXLEN and MINID, expiring when idle past the age limit) and a hash with the epoch,
 // the last offset and the offset before the last change published without the log
-// (`<prefix>m:<name>`, kept META_TTL_MS after the last write or read). `<name>` is
+// (`<prefix>m:<name>`, kept META_TTL_MS after the last write or read); a change published
+// without the log takes an offset with no entry, so replays across it are refused. `<name>` is
 // `<bytes of resource>:<resource>[:<scope>]`, which no other pair can forge. The rules are
 // those of `coverage()` in change-log.ts, written again in Lua because they run inside Redis.
 import type { ChangeLog, LogLimits, LogPosition, LogReply, NotCovered } from './change-log.js';
@@ -108,7 +109,7 @@ local function since(_, args)
   if args[3] == '' then return { 'new', epoch, top } end
   local offset = tonumber(args[4])
   if args[3] ~= epoch or not offset or offset > top then return { 'refetch', epoch, top, 'epoch' } end
-  if unlogged and offset <= unlogged then return { 'refetch', epoch, top, 'unlogged' } end
+  if unlogged and offset < unlogged then return { 'refetch', epoch, top, 'unlogged' } end
   local missed = top - offset
   if missed == 0 then return { 'ok', epoch, top } end
   if missed > MAXLEN then return { 'refetch', epoch, top, 'trimmed' } end
@@ -122,8 +123,12 @@ end
 local function unlogged(_, args)
   local scope = args[2] ~= '' and args[2] or nil
   local _, mkey = keys_of(args[1], scope)
+  -- The unlogged change takes an offset of its own, with no entry: replays across it are
+  -- refused, and a position handed out after it (offset >= u) is not.
   local top = redis.call('HGET', mkey, 's')
-  if top then redis.call('HSET', mkey, 'u', top) end
+  if not top then return false end
+  top = tonumber(top) + 1
+  redis.call('HSET', mkey, 's', top, 'u', top)
   return top
 end
 

@@ -96,7 +96,10 @@ describe.each(subjects)('the change log %s', (_, make) => {
     const { log } = await make({ maxLength: 100, maxAgeMs: 60_000 });
     const first = await log.publish(change(1), 'books', undefined);
     log.unlogged('books', undefined); // a plain PUBLISH went by
-    expect(await log.since('books', undefined, first)).toMatchObject({ status: 'refetch', reason: 'unlogged' });
+    const refused = await log.since('books', undefined, first);
+    expect(refused).toMatchObject({ status: 'refetch', reason: 'unlogged' });
+    // The client refetched: from the position it was given then, nothing is missing.
+    expect(await log.since('books', undefined, refused.position as LogPosition)).toMatchObject({ status: 'ok', messages: [] });
     const second = await log.publish(change(2), 'books', undefined);
     expect(await log.since('books', undefined, second)).toMatchObject({ status: 'ok', messages: [] });
   });

@@ -2,7 +2,9 @@
 // Replay end to end, with the real client and real bridges (embedded and on Redis): a client back
 // from a gap is sent what it missed, in order, once, and refetches only what the log cannot cover.
 import { afterEach, describe, expect, it } from 'vitest';
+import { Emitter } from '@socket.io/redis-emitter';
 import type { Bridge } from '../../src/bridge/index';
+import { roomOf } from '../../src/bridge/index';
 import type { Change, RefetchReason, StateReason } from '../../src/index';
 import { createCleanups, startBridge, startClient, startRedis, startSwitch, until } from './helpers';
 
@@ -118,6 +120,28 @@ describe('replay and live deliveries', () => {
     await gap.back();
     await until(() => watched.loads.includes('authors:server-disconnect'));
     expect(watched.seen).toEqual(['authors:2']); // 3 came in a new epoch: reloaded, not replayed
+  });
+
+  it('refetches across a change an emitter library sent past the bridge, to everyone or to the room', async () => {
+    const redis = await startRedis(cleanups);
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+    const emitter = new Emitter(redis.client);
+    const watched = await startWatchedClient(bridge.port as number, ['books', 'authors']);
+    let gap = await cut(bridge, watched);
+    emitter.emit('rt-change', update('books', 1)); // the socket.io-emitter way: to every socket
+    await bridge.publishChange(update('authors', 2)); // after it: the mark was read first
+    await gap.back();
+    await until(() => watched.loads.includes('books:server-disconnect'));
+    expect(watched.loads.filter((load) => load.startsWith('authors'))).toEqual(['authors:subscribed']);
+
+    gap = await cut(bridge, watched);
+    // To the room, while no socket of this process is in it (every client is away).
+    emitter.to(roomOf('authors')).emit('rt-change', update('authors', 3));
+    await bridge.publishChange(update('books', 4));
+    await gap.back();
+    await until(() => watched.loads.includes('authors:server-disconnect'));
+    expect(watched.loads.filter((load) => load === 'books:server-disconnect')).toHaveLength(1); // books: replayed this time
+    expect(watched.seen).toEqual(['authors:2', 'books:4']);
   });
 
   it('two bridge processes on one Redis replay the same log to a client that moves between them', async () => {
