@@ -18,7 +18,10 @@ import { createTransportMemory } from './transports';
 /** The connection state. Exactly `'connected'` while changes can flow. */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed';
 
-/** Why the state last changed. */
+/**
+ * Why the state last changed. After a gap: `'reconnected'`, then `'replayed'` when the bridge's
+ * change log replayed what every subscription missed (no refetch runs).
+ */
 export type StateReason = 'start' | 'connected' | 'reconnected' | 'recovered' | 'replayed' | 'refused' | 'kicked' | 'closed' | 'client-disconnect' | GapReason;
 
 /** The state with its context, as passed to `onStateChange`. */
