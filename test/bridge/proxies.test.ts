@@ -23,11 +23,11 @@ type Transports = 'polling' | 'websocket' | 'default';
  */
 const BRIDGE_ARGS = ['--ping-interval', '1000', '--ping-timeout', '2000'];
 
-async function startBridges(): Promise<{ publish: (id: number) => Promise<number>; bridges: NodeProcess[] }> {
+async function startBridges(args: string[] = []): Promise<{ publish: (id: number) => Promise<number>; bridges: NodeProcess[] }> {
   const redis = await startRedis(cleanups);
   const bridges: NodeProcess[] = [];
   for (let i = 0; i < 2; i++) {
-    const bridge = await startBridgeProcess({ redisUrl: redis.url, args: BRIDGE_ARGS });
+    const bridge = await startBridgeProcess({ redisUrl: redis.url, args: [...BRIDGE_ARGS, ...args] });
     cleanups.add(() => bridge.stop('SIGKILL'));
     bridges.push(bridge);
   }
@@ -65,9 +65,13 @@ function proxiedClient(url: string, transports: Transports, n: number) {
     },
   });
   const states: string[] = [];
-  client.live.onStateChange((state, { reason }) => states.push(`${state}:${reason}`));
+  const timeline: Array<[number, string]> = [];
+  client.live.onStateChange((state, { reason }) => {
+    states.push(`${state}:${reason}`);
+    timeline.push([Date.now(), `${state}:${reason}`]);
+  });
   client.subscribe('books');
-  return { ...client, transports, states };
+  return { ...client, transports, states, timeline };
 }
 type ProxiedClient = ReturnType<typeof proxiedClient>;
 
@@ -191,6 +195,50 @@ describe.each(['nginx', 'haproxy'] as const)('two bridge processes behind %s', (
       `${kind}, sticky: ${clients.length} clients (6 long-polling, 6 upgraded, 4 WebSocket-only) on processes ${spread.join(' + ')}; ` +
         `one connection each, no failure; ${ids.length}/${ids.length} changes each; ${requests.length} requests, 0 errors; ` +
         `long-polling sessions made ${Math.min(...polls)}-${Math.max(...polls)} requests each, all to one process`,
+    );
+  }, 30_000);
+
+  it('a drain behind the README snippet (SIGTERM, --drain): the clients told to leave reconnect to the other process and keep getting changes', async () => {
+    // One batch per 100 ms: about 20 clients on the leaving process drain over about 2 s.
+    const { publish, bridges } = await startBridges(['--drain', '5000']);
+    const [leaving, staying] = bridges as [NodeProcess, NodeProcess];
+    const front = await proxy(kind, bridges, true);
+    const clients = [
+      ...Array.from({ length: 14 }, (_, i) => proxiedClient(front.url, 'polling', i)),
+      ...Array.from({ length: 14 }, (_, i) => proxiedClient(front.url, 'default', 14 + i)),
+      ...Array.from({ length: 14 }, (_, i) => proxiedClient(front.url, 'websocket', 28 + i)),
+    ];
+    await until(() => clients.every((client) => client.live.state === 'connected'), 10_000);
+    for (const client of clients) client.established(); // told to leave now is a gap, not a kick
+    const told = (await health(leaving.url)).clients;
+    expect(told).toBeGreaterThan(0);
+
+    const start = Date.now();
+    expect(await leaving.stop('SIGTERM')).toBe(0);
+    const exitedMs = Date.now() - start;
+    await until(() => clients.every((client) => client.live.state === 'connected'), 10_000);
+    const allBackMs = Date.now() - start;
+    expect((await health(staying.url)).clients).toBe(clients.length);
+    const moved = clients.filter((client) => client.states.includes('reconnecting:server-disconnect'));
+    expect(moved).toHaveLength(told);
+    // The sticky rule may send a client back to the leaving process, which refuses it (403) until
+    // the balancer sees /healthz 503 (HAProxy) or the process has gone (both): socket.io retries.
+    const refusals = moved.map((client) => failures(client) - 1).sort((a, b) => a - b);
+    const backAt = moved.map((client) => [...client.timeline].reverse().find(([, state]) => state === 'connected:reconnected')![0] - start).sort((a, b) => a - b);
+    // HAProxy's health check sees /healthz 503 during the drain: clients move while it lasts.
+    // nginx (no active check) sends them back to the leaving process until it has exited.
+    if (kind === 'haproxy') expect(backAt[0]).toBeLessThan(exitedMs);
+    for (const client of clients) expect(client.errors.filter((error) => error.code !== 'connect-error')).toEqual([]);
+
+    const ids = [1, 2, 3, 4, 5];
+    for (const id of ids) await publish(id);
+    await until(() => clients.every((client) => client.changes.length === ids.length), 5000);
+    for (const client of clients) expect(received(client)).toEqual(ids);
+    const median = (list: number[]): number => list[Math.floor(list.length / 2)]!;
+    console.log(
+      `${kind}, drain: ${told} of ${clients.length} clients told to leave; the process exited ${exitedMs} ms after SIGTERM; ` +
+        `they were back on the other process ${backAt[0]}-${backAt.at(-1)} ms after SIGTERM (median ${median(backAt)}), ${backAt.filter((at) => at < exitedMs).length} before the exit; ` +
+        `refused attempts ${refusals[0]}-${refusals.at(-1)} (median ${median(refusals)}); all ${clients.length} connected ${allBackMs} ms after SIGTERM, ${ids.length}/${ids.length} changes each afterwards`,
     );
   }, 30_000);
 });
