@@ -4,7 +4,8 @@
 // Without stickiness (the same snippet minus its sticky line: plain round robin), long-polling
 // clients fail — a session's requests reach a process that does not know it (400 "Session ID
 // unknown") — while WebSocket-only clients are fine; with the snippet as printed, long-polling and
-// upgrading clients connect to both processes, stay connected and get every change.
+// upgrading clients connect to both processes, stay connected and get every change; and a drain
+// (SIGTERM with --drain) moves the clients of the leaving process to the other one.
 import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridgeProcess, health, type NodeProcess } from '../../e2e/fixtures/bridge-processes';
@@ -17,9 +18,8 @@ afterEach(cleanups.run);
 type Transports = 'polling' | 'websocket' | 'default';
 
 /**
- * Heartbeat 1 s (the bridge's default is 10 s): a few seconds then hold several idle heartbeats,
- * each a long poll that returns and a pong POSTed back — more requests that must reach the same
- * process.
+ * Heartbeat 1 s (the bridge's default is 10 s), so that a few idle seconds hold several: each a
+ * long poll that returns and a pong POSTed back, more requests that must reach the same process.
  */
 const BRIDGE_ARGS = ['--ping-interval', '1000', '--ping-timeout', '2000'];
 
@@ -64,14 +64,18 @@ function proxiedClient(url: string, transports: Transports, n: number) {
       reconnectionDelayMax: 500,
     },
   });
-  const states: string[] = [];
+  /** Each state change as [when, `state:reason`]. */
   const timeline: Array<[number, string]> = [];
-  client.live.onStateChange((state, { reason }) => {
-    states.push(`${state}:${reason}`);
-    timeline.push([Date.now(), `${state}:${reason}`]);
-  });
+  client.live.onStateChange((state, { reason }) => timeline.push([Date.now(), `${state}:${reason}`]));
   client.subscribe('books');
-  return { ...client, transports, states, timeline };
+  return {
+    ...client,
+    transports,
+    timeline,
+    get states(): string[] {
+      return timeline.map(([, state]) => state);
+    },
+  };
 }
 type ProxiedClient = ReturnType<typeof proxiedClient>;
 
