@@ -6,21 +6,8 @@ import { test, expect, type Page } from '@playwright/test';
 import { Emitter } from '@socket.io/redis-emitter';
 import { useRedisPerFile } from './fixtures/redis-per-file';
 import { startBridgeProcess, startDemoProcess, health, type NodeProcess } from './fixtures/bridge-processes';
-import { startBooksApp, RECORDING_PAGE, type BooksApp } from './fixtures/bridge-app';
+import { startBooksApp, RECORDING_PAGE, type BooksApp, type BridgePageRecord } from './fixtures/bridge-app';
 import { recordingClient, deliveryCounts, type RecordingClient } from './fixtures/bridge-clients';
-
-interface BridgePageRecord {
-  changes: Array<{ resource: string; action: string; id: string | number; obj?: unknown }>;
-  refetches: string[];
-  loads: string[];
-  states: string[];
-  errors: string[];
-}
-declare global {
-  interface Window {
-    record: BridgePageRecord;
-  }
-}
 
 const redis = useRedisPerFile();
 let processes: NodeProcess[] = [];

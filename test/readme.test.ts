@@ -4,24 +4,14 @@
 // resolves to this package itself (self-reference through the exports map), so dist/ must be
 // built. The script-tag example runs in Chromium: e2e/demo.spec.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readmeBlock } from '../e2e/fixtures/readme';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const DEMO_ORIGIN = 'http://127.0.0.1:3000';
-
-/** The fenced block that follows `<!-- example: <name> -->`, with its language. */
-function example(name: string): { lang: string; code: string } {
-  const marker = `<!-- example: ${name} -->`;
-  const at = README.indexOf(marker);
-  if (at < 0) throw new Error(`README.md has no ${marker}`);
-  const block = /^\s*```(\w*)\n([\s\S]*?)\n```/.exec(README.slice(at + marker.length));
-  if (!block) throw new Error(`no code block right after ${marker}`);
-  return { lang: block[1]!, code: block[2]! };
-}
 
 /** A child process whose output can be awaited line by line. */
 function run(args: string[], env: Record<string, string> = {}) {
@@ -71,11 +61,11 @@ afterEach(() => {
 
 describe('README examples', () => {
   it('marks a script-tag example (html) and an npm example (js)', () => {
-    expect(example('script-tag').lang).toBe('html');
-    expect(example('script-tag').code).toContain('<script src="/live-updates.global.js"></script>');
-    expect(example('npm').lang).toBe('js');
-    expect(example('npm').code).toContain(`from 'live-updates'`);
-    expect(example('npm').code).toContain(DEMO_ORIGIN);
+    expect(readmeBlock('script-tag').lang).toBe('html');
+    expect(readmeBlock('script-tag').code).toContain('<script src="/live-updates.global.js"></script>');
+    expect(readmeBlock('npm').lang).toBe('js');
+    expect(readmeBlock('npm').code).toContain(`from 'live-updates'`);
+    expect(readmeBlock('npm').code).toContain(DEMO_ORIGIN);
   });
 
   it('the npm example runs with node against the demo: it loads the books, then hears a create', async () => {
@@ -88,7 +78,7 @@ describe('README examples', () => {
     const dir = mkdtempSync(join(ROOT, '.readme-example-'));
     dirs.push(dir);
     const file = join(dir, 'npm-example.mjs');
-    writeFileSync(file, example('npm').code.replaceAll(DEMO_ORIGIN, origin!));
+    writeFileSync(file, readmeBlock('npm').code.replaceAll(DEMO_ORIGIN, origin!));
     const script = run([file]);
     children.push(script.child);
 
