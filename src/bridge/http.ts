@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** Answers a request if it is one of ours; returns whether it did. */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -51,6 +52,56 @@ export function interceptRequests(server: Server, handler: RequestHandler): () =
   return () => {
     server.off('request', listener);
     for (const fn of previous) server.on('request', fn);
+  };
+}
+
+/** Answers an upgrade (WebSocket) request if it is one of ours; returns whether it did. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex) => boolean;
+
+/** As {@link interceptRequests}, for `upgrade` events (engine.io's WebSocket handshakes). */
+export function interceptUpgrades(server: Server, handler: UpgradeHandler): () => void {
+  const previous = server.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
+  server.removeAllListeners('upgrade');
+  const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (handler(req, socket)) return;
+    for (const fn of previous) fn.call(server, req, socket, head);
+  };
+  server.on('upgrade', listener);
+  return () => {
+    server.off('upgrade', listener);
+    for (const fn of previous) server.on('upgrade', fn);
+  };
+}
+
+/**
+ * While `isDraining()`, answers `503 Service Unavailable` to socket.io requests that are not for
+ * one of this process's sessions (`hasSession`): handshakes (no `sid`, long-polling or WebSocket),
+ * and requests of sessions another process opened (a sticky rule by address sends those here
+ * too). A load balancer that retries on 503 (nginx `proxy_next_upstream http_503`) then takes them
+ * to another process; requests of this process's open sessions go through. Returns the detach.
+ */
+export function refuseNewSessions(server: Server, path: string, isDraining: () => boolean, hasSession: (sid: string) => boolean): () => void {
+  const isHandshake = (req: IncomingMessage): boolean => {
+    if (!isDraining()) return false;
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    if (url.pathname !== path && !url.pathname.startsWith(`${path.replace(/\/$/, '')}/`)) return false;
+    const sid = url.searchParams.get('sid');
+    return sid === null || !hasSession(sid);
+  };
+  const detachRequests = interceptRequests(server, (req, res) => {
+    if (!isHandshake(req)) return false;
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1', connection: 'close' });
+    res.end('draining: connect to another process');
+    return true;
+  });
+  const detachUpgrades = interceptUpgrades(server, (req, socket) => {
+    if (!isHandshake(req)) return false;
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return true;
+  });
+  return () => {
+    detachUpgrades();
+    detachRequests();
   };
 }
 

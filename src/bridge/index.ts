@@ -5,7 +5,7 @@ import type { Server as IoServer, Socket } from 'socket.io';
 import type { Bus } from './bus.js';
 import { createMemoryBus } from './bus.js';
 import { createRedisBus } from './redis-bus.js';
-import { boundPort, createHealthHandler, createOwnedServer, interceptRequests, listen } from './http.js';
+import { boundPort, createHealthHandler, createOwnedServer, interceptRequests, listen, refuseNewSessions } from './http.js';
 import type { HealthReport } from './http.js';
 import { describeError } from './logger.js';
 import { checkChange, parseChangeMessage, parseVersionMessage, versionSchema } from './messages.js';
@@ -153,6 +153,14 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     return { ok: accepting && redis !== 'down', redis, clients: io.engine.clientsCount, ...(accepting ? {} : { draining: true as const }) };
   };
   if (opts.healthPath !== false) teardown.push(interceptRequests(httpServer, createHealthHandler(opts.healthPath, health)));
+  // While closing, a new session gets 503 (a balancer retries it on another process); the
+  // allowRequest check in server.ts (403) stays as the last word.
+  const sessions = new Set<string>();
+  io.engine.on('connection', (session: { id: string; once(event: 'close', listener: () => void): unknown }) => {
+    sessions.add(session.id);
+    session.once('close', () => sessions.delete(session.id));
+  });
+  teardown.push(refuseNewSessions(httpServer, opts.path, () => !accepting, (sid) => sessions.has(sid)));
 
   const emitVersion = (version: string, to: Pick<Socket, 'emit'> | IoServer['local']): void => {
     lastVersion = version;

@@ -186,7 +186,7 @@ export interface BridgeOptions {
    * clients, in ms: they are told to leave in even batches over this time instead of all at once,
    * so a rolling restart of N processes does not become one reconnect wave. Meanwhile new
    * connections are refused and `/healthz` answers 503, so a load balancer sends them to the other
-   * processes; changes keep flowing to the clients not yet told. `0`: all at once.
+   * processes (new sessions get 503, which a balancer retries elsewhere); changes keep flowing to the clients not yet told. `0`: all at once.
    * @default 0
    */
   drainMs?: number;

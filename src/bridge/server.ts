@@ -6,7 +6,8 @@ import type { ResolvedBridgeOptions } from './options.js';
 /**
  * Creates the socket.io server on `httpServer` with the bridge's heartbeat and origin rules.
  * `isAccepting` turns new connections away (403) while the bridge shuts down, so clients told
- * to leave do not reconnect to the same, closing process.
+ * to leave do not reconnect to the same, closing process (http.ts's `refuseNewSessions` answers
+ * their handshakes 503 first, which balancers retry elsewhere).
  */
 export function createIoServer(httpServer: HttpServer, options: ResolvedBridgeOptions, isAccepting: () => boolean): Server {
   const { origins, path, pingInterval, pingTimeout, maxHttpBufferSize } = options;

@@ -1,6 +1,7 @@
 // @vitest-environment node
 // Drain on shutdown: close() with drainMs tells the clients to leave in even batches, refuses new
 // connections meanwhile (and says so on /healthz), and keeps delivering to those not yet told.
+import { request as httpRequest } from 'node:http';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCleanups, startBridge, until } from './helpers';
@@ -29,6 +30,19 @@ describe('drain on shutdown', () => {
     const late = connect(bridge.url, { transports: ['websocket'], forceNew: true, reconnection: false });
     cleanups.add(() => late.close());
     await new Promise((resolve) => late.once('connect_error', resolve));
+    // …with 503, which a balancer retries elsewhere: a long-polling handshake, a WebSocket one,
+    // and a request for a session another process holds; this process's own sessions go through.
+    expect((await fetch(`${bridge.url}/socket.io/?EIO=4&transport=polling`)).status).toBe(503);
+    expect((await fetch(`${bridge.url}/socket.io/?EIO=4&transport=polling&sid=elsewhere`)).status).toBe(503);
+    const upgrade = await new Promise<string>((resolve) => {
+      const request = httpRequest(`${bridge.url}/socket.io/?EIO=4&transport=websocket`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+      request.on('response', (response) => resolve(String(response.statusCode)));
+      request.on('upgrade', () => resolve('upgraded'));
+      request.end();
+    });
+    expect(upgrade).toBe('503');
+    const own = clients.find(({ leftAt }) => leftAt === 0)?.socket.io.engine.id;
+    if (own) expect((await fetch(`${bridge.url}/socket.io/?EIO=4&transport=polling&sid=${own}`)).status).not.toBe(503);
     // …and the clients not yet told still get changes.
     await bridge.publishChange({ resource: 'books', action: 'create', id: 1 });
     await until(() => clients.some(({ changes, leftAt }) => changes === 1 && leftAt === 0) || clients.every(({ leftAt }) => leftAt > 0));
