@@ -65,11 +65,27 @@ async function publish(change: object): Promise<[string, number]> {
 const record = (page: Page): Promise<ReplayRecord> => page.evaluate(() => (window as unknown as ReplayWindow).replay);
 const idsOf = (r: ReplayRecord, resource: string): Array<string | number> => r.changes.filter((c) => c.resource === resource).map((c) => c.id);
 const reasonsOf = (list: ReplayRecord['refetches']): string[] => list.map((l) => `${l.resource}:${l.reason}`).sort();
+/** Errors other than the failed attempts to reach a bridge that is down (those are the gap itself). */
+const unexpectedErrors = (r: ReplayRecord): string[] => r.errors.filter((e) => !e.startsWith('connect-error:'));
+
+/** What the page did, for failure messages. */
+const describe = (r: ReplayRecord): string =>
+  `states ${JSON.stringify(r.states.map((s) => `${s.state}:${s.reason}`))}; changes ${JSON.stringify(r.changes.map((c) => `${c.resource}:${c.id}@${c.offset}`))}; ` +
+  `loads ${JSON.stringify(reasonsOf(r.loads))}; refetches ${JSON.stringify(reasonsOf(r.refetches))}; errors ${JSON.stringify(r.errors)}`;
+
+/** Waits (15 s at most) until `predicate` holds in the page; a timeout fails with `what` and the page's record. */
+async function until<A>(page: Page, what: string, predicate: (arg: A) => boolean, arg: A, timeout = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(predicate as (arg: unknown) => boolean, arg as unknown, { polling: 50, timeout });
+  } catch (error) {
+    throw new Error(`${what}: not within ${timeout} ms (${String(error).split('\n')[0]})\n${describe(await record(page))}`);
+  }
+}
 
 /** Opens the page and waits until it is connected and each resource's first load is done. */
 async function open(page: Page, made: ReplayApp, bridgeUrl: string, resources: string[]): Promise<void> {
   await page.goto(made.pageUrl(bridgeUrl, resources));
-  await page.waitForFunction((n) => {
+  await until(page, 'connected, each resource loaded once', (n) => {
     const { states, loads } = (window as unknown as ReplayWindow).replay;
     return states.at(-1)?.state === 'connected' && loads.length === n;
   }, resources.length);
@@ -77,32 +93,33 @@ async function open(page: Page, made: ReplayApp, bridgeUrl: string, resources: s
 }
 
 /** Waits until the page was handed `count` changes in all. */
-const changesSeen = (page: Page, count: number): Promise<unknown> =>
-  page.waitForFunction((n) => (window as unknown as ReplayWindow).replay.changes.length >= n, count, { polling: 50 });
+const changesSeen = (page: Page, count: number): Promise<void> =>
+  until(page, `${count} changes handed to the page`, (n) => (window as unknown as ReplayWindow).replay.changes.length >= n, count);
 
 /** Waits until a state with `reason` is recorded after the first `from` states; returns it. */
-async function stateAfter(page: Page, from: number, reason: string, timeout = 15_000): Promise<{ state: string; reason: string; t: number }> {
-  await page.waitForFunction(([n, why]) => (window as unknown as ReplayWindow).replay.states.slice(n).some((s) => s.reason === why), [from, reason] as const, { polling: 50, timeout });
+async function stateAfter(page: Page, from: number, reason: string): Promise<{ state: string; reason: string; t: number }> {
+  await until(page, `state reason '${reason}'`, ([n, why]) => (window as unknown as ReplayWindow).replay.states.slice(n).some((s) => s.reason === why), [from, reason] as const);
   return (await record(page)).states.slice(from).find((s) => s.reason === reason)!;
 }
 
 /** Waits until the page is not connected any more (it noticed the gap). */
-const disconnected = (page: Page): Promise<unknown> =>
-  page.waitForFunction(() => (window as unknown as ReplayWindow).replay.states.at(-1)?.state !== 'connected', undefined, { polling: 50 });
+const disconnected = (page: Page): Promise<void> =>
+  until(page, 'the page noticed the gap', () => (window as unknown as ReplayWindow).replay.states.at(-1)?.state !== 'connected', undefined);
 
 /**
  * Waits until the page's connection is older than the reconnect policy's kick window: a connection
  * ended sooner is taken for a server kicking its client (its reload is held back), which is not
  * the case under test. A wait on the page's own clock, not on an event.
  */
-const pastKickWindow = (page: Page): Promise<unknown> =>
-  page.waitForFunction(
+const pastKickWindow = (page: Page): Promise<void> =>
+  until(
+    page,
+    'the connection outlived the kick window',
     (ms) => {
       const connected = (window as unknown as ReplayWindow).replay.states.filter((s) => s.state === 'connected').at(-1);
       return connected !== undefined && Date.now() - connected.t > ms;
     },
     KICK_WINDOW_MS + 300,
-    { polling: 100 },
   );
 
 function measured(description: string): void {
@@ -148,7 +165,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     expect(idsOf(end, 'books')).toEqual([1, ...missed, 9]);
     expect(end.refetches).toEqual([]);
     expect(made.gets()).toEqual({ 'books:subscribed': 1 });
-    expect(end.errors.filter((e) => !e.startsWith('connect-error'))).toEqual([]);
+    expect(unexpectedErrors(end)).toEqual([]);
     expect(second.output()).not.toMatch(/uncaught|unhandled/i);
   });
 }
@@ -200,6 +217,7 @@ test('2. a link that dies during a real sleep (renderer SIGSTOPped, connections 
   expect(idsOf(end, 'books')).toEqual([1, ...missed, 7]);
   expect(end.refetches).toEqual([]);
   expect(made.gets()).toEqual({ 'books:subscribed': 1 });
+  expect(unexpectedErrors(end)).toEqual([]);
 });
 
 // ---- 3. gaps the log cannot cover ---------------------------------------------------------------
@@ -250,6 +268,7 @@ test('3a. a gap longer than the log (--log-max-length 3, 5 changes missed) refet
   expect(made.gets()).toEqual({ 'authors:subscribed': 1, 'books:server-disconnect': 1, 'books:subscribed': 1 });
   expect(gap).not.toContain('connected:replayed'); // part of the gap was reloaded
   expect(gap).toContain('connected:reconnected');
+  expect(unexpectedErrors(after)).toEqual([]);
 });
 
 test('3b. a gap older than the log (--log-max-age 1000, the page away until the missed changes expired) refetches that resource only; the other resource, nothing missed, is not refetched', async ({ page }) => {
@@ -283,6 +302,7 @@ test('3b. a gap older than the log (--log-max-age 1000, the page away until the 
   expect(reasonsOf(after.refetches)).toEqual(['books:server-disconnect']);
   expect(made.gets()).toEqual({ 'authors:subscribed': 1, 'books:server-disconnect': 1, 'books:subscribed': 1 });
   expect(gap).not.toContain('connected:replayed');
+  expect(unexpectedErrors(after)).toEqual([]);
 });
 
 test('3c. a Redis FLUSHALL during the gap (the log lost, a new epoch) refetches every resource; the next gap is replayed in the new epoch', async ({ page }) => {
@@ -324,6 +344,7 @@ test('3c. a Redis FLUSHALL during the gap (the log lost, a new epoch) refetches 
   expect(idsOf(end, 'authors')).toEqual([1, 2]);
   expect(end.refetches).toEqual(afterFlush.refetches);
   expect(made.gets()).toEqual({ 'authors:server-disconnect': 1, 'authors:subscribed': 1, 'books:server-disconnect': 1, 'books:subscribed': 1 });
+  expect(unexpectedErrors(end)).toEqual([]);
 });
 
 // ---- 4. two processes, one log -------------------------------------------------------------------
@@ -369,4 +390,5 @@ test('4. two bridge processes on one Redis replay the same log to a page that mo
   expect(end.states.filter((s) => s.reason === 'replayed')).toHaveLength(2);
   expect(end.refetches).toEqual([]);
   expect(made.gets()).toEqual({ 'books:subscribed': 1 });
+  expect(unexpectedErrors(end)).toEqual([]);
 });
