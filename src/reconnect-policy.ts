@@ -80,6 +80,8 @@ export function createReconnectPolicy(clock: Clock, backoff: Backoff, random: ()
       const upFor = connectedAt === null ? Infinity : clock.now() - connectedAt;
       connectedAt = null;
       lostAt = clock.now();
+      // A connection that outlived the kick window ends the row: an early end after it is a first one again.
+      if (upFor >= KICK_WINDOW_MS) kicks = 0;
       if (suspect && within(suspect.at, SUSPECT_WINDOW_MS) && MAY_BE_LOCAL.has(gap)) return { retry: 'now', gap: suspect.gap };
       if (upFor < KICK_WINDOW_MS && ++kicks > 1) {
         // The second fresh connection ended in a row: the server kicks us. (One alone may be a

@@ -57,6 +57,25 @@ describe('reconnect policy', () => {
     expect(policy.lost('transport-close')).toEqual({ retry: 'socket.io', gap: 'transport-close' });
   });
 
+  it('kicks are counted in a row: a connection that outlived the kick window starts the count again', () => {
+    const clock = createFakeClock();
+    const policy = createReconnectPolicy(clock, backoff, () => 0);
+    policy.connected();
+    clock.advance(50); // a restart right after connecting
+    expect(policy.lost('server-disconnect')).toMatchObject({ kicked: false });
+    policy.connected();
+    clock.advance(60 * 60 * 1000); // then an hour of service
+    expect(policy.lost('server-disconnect')).toMatchObject({ kicked: false });
+    expect(policy.kicks()).toBe(0);
+    policy.connected();
+    clock.advance(50); // another restart right after connecting: the first of a new row
+    expect(policy.lost('server-disconnect')).toMatchObject({ kicked: false });
+    expect(policy.settled()).toBe(true);
+    policy.connected();
+    clock.advance(50); // and the second in a row is a kick
+    expect(policy.lost('server-disconnect')).toMatchObject({ kicked: true });
+  });
+
   it('a loss just after a wake-like signal, or such a signal just after a loss, is this page own gap', () => {
     const clock = createFakeClock();
     const policy = createReconnectPolicy(clock, backoff);
