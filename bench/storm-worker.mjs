@@ -1,6 +1,7 @@
 // One process of restart-storm clients: `count` live-updates instances (dist/index.js) or plain
 // socket.io-clients, each refetching a resource from the app API after every reconnect.
 // Driven by bench/storm.mjs over IPC.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 import { serveRequests, wallNow, distUrl } from './lib/util.mjs';
 
@@ -8,6 +9,13 @@ const { createLiveUpdates } = await import(distUrl('index.js'));
 
 const clients = [];
 let fresh = []; // per client: wall time of the last completed refetch
+/** What the clients went through, counted by kind (`refetch:<reason>`, `error:<code>`, `state:<state>/<reason>`), for the log. */
+const events = new Map();
+const count = (key) => events.set(key, (events.get(key) ?? 0) + 1);
+// Thousands of clients on 2 cores stall this process: its timers then fire late and together,
+// and refetches reach the API in bursts. The lag says how much of a burst is the simulation's.
+const lag = monitorEventLoopDelay({ resolution: 20 });
+lag.enable();
 
 /** The app's refetch: GET the resource from its API. */
 async function refetch(apiUrl, index, signal) {
@@ -26,29 +34,46 @@ function startOurs(index, { url, apiUrl, spreadMs }) {
   });
   // Loaded once when live (as every page is at start): the storm counts only what the restart costs.
   let loaded = false;
-  void live.subscribe('books', () => {}, { refetch: ({ signal }) => refetch(apiUrl, index, signal) }).ready.then(() => (loaded = true));
-  return { connected: () => live.state === 'connected' && loaded, close: () => live.close() };
+  const ready = live.subscribe('books', () => {}, { refetch: ({ signal, reason, attempt }) => (count(`refetch:${reason}${attempt > 1 ? ' (retry)' : ''}`), refetch(apiUrl, index, signal)) }).ready.then(() => void (loaded = true));
+  live.onError((error) => count(`error:${error.code}`));
+  live.onStateChange((state, info) => count(`state:${state}/${info.reason}`));
+  return { connected: () => live.state === 'connected' && loaded, ready, close: () => live.close() };
 }
 
 function startPlain(index, { url, apiUrl }) {
   const socket = io(url, { transports: ['websocket'], forceNew: true });
   let connectedBefore = false;
+  const ready = new Promise((resolve) => socket.once('connect', resolve));
   // As socket.io's docs say: after the server's own disconnect, reconnect by hand.
   socket.on('disconnect', (reason) => reason === 'io server disconnect' && socket.connect());
   socket.on('connect', () => {
     if (connectedBefore) refetch(apiUrl, index).catch(() => {});
     connectedBefore = true;
   });
-  return { connected: () => socket.connected, close: () => socket.disconnect() };
+  return { connected: () => socket.connected, ready, close: () => socket.disconnect() };
 }
 
 serveRequests({
-  start({ mode, count, url, apiUrl, spreadMs }) {
+  /** Starts `count` clients, `batch` at a time (each batch connected and loaded before the next): thousands at once would time out their handshakes. */
+  async start({ mode, count, url, apiUrl, spreadMs, batch = count }) {
     fresh = new Array(count).fill(0);
-    for (let i = 0; i < count; i++) clients.push((mode === 'ours' ? startOurs : startPlain)(i, { url, apiUrl, spreadMs }));
+    for (let i = 0; i < count; i += batch) {
+      const started = [];
+      for (let j = i; j < Math.min(count, i + batch); j++) started.push((mode === 'ours' ? startOurs : startPlain)(j, { url, apiUrl, spreadMs }));
+      clients.push(...started);
+      if (batch < count) await Promise.all(started.map((c) => c.ready));
+    }
     return count;
   },
   status: () => ({ connected: clients.filter((c) => c.connected()).length, fresh }),
+  /** The event counts since the last call. */
+  events() {
+    const counted = Object.fromEntries(events);
+    events.clear();
+    const stalls = { lagMaxMs: Math.round(lag.max / 1e6), lagP99Ms: Math.round(lag.percentile(99) / 1e6) };
+    lag.reset();
+    return { counted, stalls };
+  },
   stop() {
     clients.splice(0).forEach((c) => c.close());
     return true;
