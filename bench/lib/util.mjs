@@ -80,9 +80,9 @@ export async function startRedis() {
   return { port, url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
-/** Starts the built bridge CLI (dist/cli.js); resolves once it prints its listening line. */
-export async function startBridgeCli(args, { timeoutMs = 15_000 } = {}) {
-  const child = spawn(process.execPath, [dist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the built bridge CLI (dist/cli.js) with `env` added to ours; resolves once it prints its listening line. */
+export async function startBridgeCli(args, { timeoutMs = 15_000, env = {} } = {}) {
+  const child = spawn(process.execPath, [dist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bridge did not start: ${out}`)), timeoutMs);
