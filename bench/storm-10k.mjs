@@ -8,7 +8,7 @@
 //   be handed what they missed instead of refetching. Skipped while the build has no log.
 // STORM_10K_CLIENTS and STORM_10K_PROCESSES size it (defaults 10,000 and 5) to run it small.
 import { scenario, startApi } from './storm.mjs';
-import { row, startRedis } from './lib/util.mjs';
+import { percentile, row, startRedis } from './lib/util.mjs';
 import { createPublisher, replayBuilt, skippedRow } from './lib/replay.mjs';
 
 export const NAME = 'restart storm 10k (SIGTERM), plain PUBLISH';
@@ -90,7 +90,8 @@ export async function run({ log = console.log, redisUrl } = {}) {
       log(`  ${REPLAY_NAME} (${clients} clients): ${describe(replay)}`);
     } else log(`  ${REPLAY_NAME}: skipped, this build's bridge has no change log`);
     const rows = [...plainRows(plain, ours), ...(replay ? replayRows(plain, replay) : [skippedRow(REPLAY_NAME, 'API requests', 'requests ≤ 0.01 × plain, last fresh ≤ 1.2 × plain, all fresh')])];
-    const detail = (r) => ({ ...r, shape: shape(r.buckets) });
+    // Per-client latencies summarised: ten thousand numbers would make details.json unreadable.
+    const detail = ({ latencies, ...r }) => ({ ...r, shape: shape(r.buckets), latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length } });
     return { rows, detail: { clients, processes, bucketMs: 100, missed: MISSED, plain: detail(plain), ours: detail(ours), replay: replay && detail(replay) } };
   } finally {
     await publisher.close();
