@@ -4,10 +4,12 @@ import { execFileSync } from 'node:child_process';
 
 const fmt = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : String(v)) : String(v));
 const metText = (met) => (met === true ? 'yes' : met === false ? 'NO' : '—');
+/** The met? column: a row that could not be measured with this build says why. */
+const metCell = (r) => (r.skipped ? `skipped (${r.skipped})` : metText(r.met));
 
 export function table(rows) {
   const head = ['metric', 'ours', 'baseline', 'ratio', 'unit', 'goal', 'met?'];
-  const body = rows.map((r) => [r.name, fmt(r.ours), fmt(r.baseline), fmt(r.ratio), r.unit, r.goal, metText(r.met)]);
+  const body = rows.map((r) => [r.name, fmt(r.ours), fmt(r.baseline), fmt(r.ratio), r.unit, r.goal, metCell(r)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 || i >= 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
@@ -18,7 +20,7 @@ export function markdownTable(rows) {
   return [
     '| metric | ours | baseline | ratio | unit | goal | met? |',
     '| --- | ---: | ---: | ---: | --- | --- | --- |',
-    ...rows.map((r) => `| ${esc(r.name)} | ${fmt(r.ours)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${esc(r.unit)} | ${esc(r.goal)} | ${metText(r.met)} |`),
+    ...rows.map((r) => `| ${esc(r.name)} | ${fmt(r.ours)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${esc(r.unit)} | ${esc(r.goal)} | ${metCell(r)} |`),
   ].join('\n');
 }
 

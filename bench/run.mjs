@@ -2,6 +2,7 @@
 // same run on the same machine. Runs the metrics one after another (never in parallel: they would
 // disturb each other), prints the table, and writes bench/results/{latest.json, details.json,
 // restart-storm.svg, README-snippet.md}. `node bench/run.mjs storm wake` runs only those.
+// STORM_10K_CLIENTS, CAPACITY_MAX and REPLAY_LATENCY_CLIENTS shrink the big ones while developing.
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { root, startRedis } from './lib/util.mjs';
@@ -15,10 +16,13 @@ const METRICS = {
   wake: () => import('./wake.mjs'),
   memory: () => import('./memory.mjs'),
   storm: () => import('./storm.mjs'),
+  capacity: () => import('./capacity.mjs'),
+  storm10k: () => import('./storm-10k.mjs'),
+  replayLatency: () => import('./replay-latency.mjs'),
 };
-const NEEDS_REDIS = new Set(['latency', 'fanout']);
-/** Each metric's own deadline: the whole run stays under 10 minutes even when one hangs. */
-const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 300_000 };
+const NEEDS_REDIS = new Set(['latency', 'fanout', 'capacity', 'storm10k', 'replayLatency']);
+/** Each metric's own deadline: the whole run stays under 30 minutes even when one hangs. */
+const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 300_000, capacity: 360_000, storm10k: 600_000, replayLatency: 180_000 };
 
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(METRICS);
 for (const name of selected) if (!METRICS[name]) throw new Error(`unknown metric "${name}"; one of ${Object.keys(METRICS).join(', ')}`);

@@ -6,16 +6,17 @@
 // every reconnect.
 import http from 'node:http';
 import path from 'node:path';
-import { forkWorker, freePort, root, startBridgeCli, until, wallNow, row } from './lib/util.mjs';
+import { forkWorker, freePort, raiseFdLimit, root, startBridgeCli, until, wallNow, row } from './lib/util.mjs';
 
 const BUCKET_MS = 100;
 
-function startApi() {
+/** The app's API: answers every GET with `body` (JSON) and records when each request arrived. */
+export function startApi({ body = '[]' } = {}) {
   let arrivals = [];
   const server = http.createServer((req, res) => {
     arrivals.push(wallNow());
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('[]');
+    res.end(body);
   });
   server.keepAliveTimeout = 60_000;
   return new Promise((resolve) =>
@@ -30,22 +31,47 @@ function startApi() {
   );
 }
 
-/** One scenario: start a bridge and the clients, restart the bridge, histogram the refetches. */
-async function scenario({ mode, variant = null, spreadMs, signal, clients, processes, api, log }) {
+/**
+ * One scenario: start a bridge and the clients, restart the bridge, histogram the refetches.
+ * Thousands of clients: `batch` per worker connect at a time, within `connectMs`; every process
+ * gets the highest open-file limit it can have (bench/lib/util.mjs raiseFdLimit); `pollMs` apart,
+ * the workers are asked who is fresh (each client keeps its own time, so this only bounds the wait).
+ * `missed` ({ send(id), count }): changes published while the bridge is down — id 0 once every
+ * client is connected (so each has seen one), ids 1…count after the old process exited; a client
+ * is then fresh once it refetched or was handed change `count`.
+ */
+export async function scenario({ mode, variant = null, spreadMs, signal, clients, processes, api, log, batch, connectMs = 30_000, freshMs = 45_000, pollMs = 100, bridgeArgs = [], bridgeEnv = {}, missed = null, label: named }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const args = ['--port', String(port), ...(variant === 'spread' ? ['--refetch-rate', '0'] : [])];
-  let bridge = await startBridgeCli(args);
+  const args = ['--port', String(port), ...bridgeArgs, ...(variant === 'spread' ? ['--refetch-rate', '0'] : [])];
+  const startBridge = async () => {
+    const started = await startBridgeCli(args, { env: bridgeEnv });
+    raiseFdLimit(started.child.pid);
+    return started;
+  };
+  let bridge = await startBridge();
   const perProcess = Math.ceil(clients / processes);
   const workers = Array.from({ length: processes }, () => forkWorker(path.join(root, 'bench/storm-worker.mjs')));
+  workers.forEach((w) => raiseFdLimit(w.child.pid));
+  const startedAt = wallNow();
   try {
-    await Promise.all(workers.map((w) => w.request({ type: 'start', mode, count: perProcess, url, apiUrl: api.url, spreadMs })));
+    await Promise.all(workers.map((w) => w.request({ type: 'start', mode, count: perProcess, url, apiUrl: api.url, spreadMs, batch }, connectMs)));
     const statuses = () => Promise.all(workers.map((w) => w.request({ type: 'status' })));
-    await until(async () => (await statuses()).every((s) => s.connected === perProcess), 30_000, 'all clients connected', 100);
+    await until(async () => (await statuses()).every((s) => s.connected === perProcess), connectMs, 'all clients connected', 100);
+    const connectedAfterMs = Math.round(wallNow() - startedAt);
+    if (missed) {
+      await missed.send(0);
+      await until(async () => (await statuses()).every((s) => s.minLastId >= 0), 30_000, 'change 0 received by every client', pollMs);
+    }
+    await Promise.all(workers.map((w) => w.request({ type: 'events' })));
     api.reset();
     const t0 = wallNow();
     await bridge.stop(signal);
-    bridge = await startBridgeCli(args);
+    if (missed) {
+      for (let id = 1; id <= missed.count; id++) await missed.send(id);
+      await Promise.all(workers.map((w) => w.request({ type: 'watch', id: missed.count })));
+    }
+    bridge = await startBridge();
     const upAfterMs = wallNow() - t0;
     let all = [];
     await until(
@@ -53,18 +79,23 @@ async function scenario({ mode, variant = null, spreadMs, signal, clients, proce
         all = (await statuses()).flatMap((s) => s.fresh);
         return all.every((t) => t > t0);
       },
-      45_000,
+      freshMs,
       `every ${mode} client fresh after ${signal}`,
-      100,
+      pollMs,
     ).catch((error) => log(`  ${error.message}`));
     const arrivals = api.take().map((t) => t - t0);
+    const events = {};
+    const reports = await Promise.all(workers.map((w) => w.request({ type: 'events' })));
+    for (const { counted } of reports) for (const [key, n] of Object.entries(counted)) events[key] = (events[key] ?? 0) + n;
+    const workerStalls = reports.map((r) => r.stalls);
+    const latencies = (await Promise.all(workers.map((w) => w.request({ type: 'latencies' })))).flat().filter((ms) => ms !== null);
     const freshCount = all.filter((t) => t > t0).length;
     const lastFreshMs = Math.max(...all.filter((t) => t > t0).map((t) => t - t0));
     const buckets = new Array(Math.max(1, Math.ceil(Math.max(0, ...arrivals) / BUCKET_MS) + 1)).fill(0);
     for (const t of arrivals) buckets[Math.max(0, Math.floor(t / BUCKET_MS))]++;
-    const label = mode === 'plain' ? 'plain socket.io-client' : variant === 'slots' ? 'live-updates, bridge refetch slots (refetchRate 80/s)' : `live-updates, client spread only (refetchSpreadMs ${spreadMs ?? 5000})`;
-    const result = { mode, variant, label, spreadMs: mode === 'ours' ? (spreadMs ?? 5000) : null, signal, clients: perProcess * processes, requests: arrivals.length, freshCount, peak: Math.max(...buckets), lastFreshMs: Math.round(lastFreshMs), bridgeUpAfterMs: Math.round(upAfterMs), buckets };
-    log(`  storm ${signal} ${label}: peak ${result.peak}/100 ms, last fresh ${result.lastFreshMs} ms, ${freshCount}/${result.clients} fresh, ${arrivals.length} requests, bridge up after ${result.bridgeUpAfterMs} ms`);
+    const label = named ?? (mode === 'plain' ? 'plain socket.io-client' : variant === 'slots' ? 'live-updates, bridge refetch slots (refetchRate 80/s)' : `live-updates, client spread only (refetchSpreadMs ${spreadMs ?? 5000})`);
+    const result = { mode, variant, label, spreadMs: mode === 'ours' ? (spreadMs ?? 5000) : null, signal, clients: perProcess * processes, requests: arrivals.length, freshCount, peak: Math.max(...buckets), lastFreshMs: Math.round(lastFreshMs), bridgeUpAfterMs: Math.round(upAfterMs), connectedAfterMs, events, workerStalls, latencies, buckets };
+    log(`  storm ${signal} ${label}: peak ${result.peak}/100 ms, last fresh ${result.lastFreshMs} ms, ${freshCount}/${result.clients} fresh, ${arrivals.length} requests, bridge up after ${result.bridgeUpAfterMs} ms (clients connected in ${connectedAfterMs} ms; client workers stalled up to ${Math.max(...workerStalls.map((s) => s.lagMaxMs))} ms)`);
     return result;
   } finally {
     await Promise.all(workers.map((w) => w.request({ type: 'stop' }, 10_000).catch(() => {})));

@@ -1,6 +1,7 @@
 // Shared helpers of the benchmarks: ports, child processes, redis-server, the bridge CLI,
 // statistics and bounded waits. Every wait here has a deadline; nothing loops unbounded.
-import { spawn, fork } from 'node:child_process';
+import { execFileSync, spawn, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
@@ -55,6 +56,22 @@ export async function waitForPort(port, timeoutMs = 10_000) {
   );
 }
 
+/**
+ * Raises a process's open-file limit to `limit` (thousands of sockets need more than the usual
+ * 1,024) with util-linux's prlimit, which may raise the hard limit when run as root with
+ * CAP_SYS_RESOURCE; Node itself raises its soft limit to the hard one at start. Returns the
+ * soft limit the process ends up with, so the caller can size its run to it.
+ */
+export function raiseFdLimit(pid, limit = 65_536) {
+  try {
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`], { stdio: 'ignore', timeout: 5_000 });
+  } catch {
+    // Not permitted (a container without CAP_SYS_RESOURCE): keep what there is.
+  }
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  return Number(line?.split(/\s+/)[3] ?? NaN);
+}
+
 /** Starts a throwaway redis-server on a free port; `stop()` ends it. */
 export async function startRedis() {
   const port = await freePort();
@@ -63,9 +80,9 @@ export async function startRedis() {
   return { port, url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
-/** Starts the built bridge CLI (dist/cli.js); resolves once it prints its listening line. */
-export async function startBridgeCli(args, { timeoutMs = 15_000 } = {}) {
-  const child = spawn(process.execPath, [dist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the built bridge CLI (dist/cli.js) with `env` added to ours; resolves once it prints its listening line. */
+export async function startBridgeCli(args, { timeoutMs = 15_000, env = {} } = {}) {
+  const child = spawn(process.execPath, [dist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bridge did not start: ${out}`)), timeoutMs);

@@ -44,7 +44,11 @@ export interface ResyncPayload {
 
 /** A running bridge. Plain object; methods can be destructured. */
 export interface Bridge {
-  /** The socket.io server (for extra namespaces, middleware, metrics). */
+  /**
+   * The socket.io server (for extra namespaces, middleware, metrics). Each connection's
+   * `socket.request` is let go after the main namespace's handshake (server.ts says why): read
+   * `socket.handshake`, or `socket.request` in a middleware.
+   */
   readonly io: IoServer;
   /** The http.Server socket.io is attached to (the bridge's own, or the one given). */
   readonly httpServer: HttpServer;

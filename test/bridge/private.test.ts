@@ -113,6 +113,19 @@ describe('authUrl', () => {
     }
   });
 
+  it('still sends the handshake cookie once the connection let go of its first HTTP request (long-polling)', async () => {
+    const app = await startAuthApp(cleanups, { A: ['orders#user:42'] });
+    const bridge = await startBridge(cleanups, { authUrl: app.url });
+    const client = startClient(cleanups, bridge.url, { auth: { token: 'A' }, socketOptions: { transports: ['polling'], extraHeaders: { cookie: 'session=s1' } } });
+    await until(() => client.live.state === 'connected');
+    const [socket] = [...bridge.io.of('/').sockets.values()];
+    expect(socket?.request).toBeNull();
+    client.subscribe('orders', 'user:42'); // after the handshake: the authoriser reads socket.handshake
+    await until(() => app.calls.length === 1);
+    expect(app.calls[0]?.headers.cookie).toBe('session=s1');
+    expect(client.errors).toEqual([]);
+  });
+
   it('reports an auth service that fails or hangs as subscribe-failed (unavailable), not forbidden', async () => {
     const app = await startAuthApp(cleanups, {});
     app.status = 500;
