@@ -79,9 +79,12 @@ async function leakCheck(url, { cycles, reconnects, settleMs }) {
   const pastKickWindow = () => void (skipped += 2000);
   const live = createLiveUpdates({ socket, refetchSpreadMs: 10, environment: { clock, signals: () => () => {} } });
   await live.subscribe('books', () => {}, { refetch: () => void refetches++ }).ready;
+  // Back once reconnected and caught up: by a refetch, or (the bridge's change log) by replay.
+  let caughtUp = 0;
+  live.onStateChange((_, info) => info.reason === 'replayed' && caughtUp++);
   const isBack = () => {
-    const target = refetches + 1;
-    return () => refetches >= target && live.state === 'connected';
+    const target = refetches + caughtUp + 1;
+    return () => refetches + caughtUp >= target && live.state === 'connected';
   };
   // First-use allocations (JIT, Map growth, socket.io-client internals) belong to the baseline.
   for (let i = 0; i < 1000; i++) live.subscribe(`res-${i % 100}`, () => {}, { refetch: () => {} })();
