@@ -28,7 +28,8 @@ import type { Change, Subscription } from './messages.js';
 import { createTokenBucket } from './rate-limit.js';
 import type { RateLimit, TokenBucket } from './rate-limit.js';
 import { LEGACY_ROOM, isResourceRoom, roomOf } from './rooms.js';
-import type { ChangeLog, LogPosition, LogReply } from './change-log.js';
+import type { ChangeLog } from './change-log.js';
+import { createPositionReader, named } from './positions.js';
 
 /** Event names of the protocol, taken from the client (src/subscriptions.ts) so the two cannot drift apart. */
 export const PROTOCOL_EVENTS = { hello: PROTOCOL.hello, subscribe: PROTOCOL.subscribe, unsubscribe: PROTOCOL.unsubscribe } as const;
@@ -65,9 +66,6 @@ export interface Protocol {
   deliver(change: Change): void;
 }
 
-/** One subscription's line in the greeting's `positions`. */
-export type PositionLine = { resource: string; scope?: string } & ({ status: 'new' | 'refetch'; epoch?: string; offset?: number } | { status: 'ok'; epoch: string; offset: number; changes: string[] });
-
 interface ConnectionState {
   denied: Refusal[];
   /** The handshake subscriptions joined, with the positions the client sent. */
@@ -97,6 +95,7 @@ const ackOf = (args: unknown[]): Ack => {
 export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
   const { authorizer, isPrivate, maxSubscriptions, subscribeRate, handshakeTimeoutMs, logger } = options;
   const parse = createSubscriptionParser(options);
+  const readPositions = createPositionReader(options.log, logger);
   const states = new WeakMap<Socket, ConnectionState>();
   const floodLimit = Math.max(20, subscribeRate.burst * 4);
 
@@ -166,21 +165,6 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       }
     });
     return { denied, joined };
-  };
-
-  /** What the log says of each subscription (all 'refetch' when it cannot be read in time). */
-  const readPositions = async (joined: Subscription[]): Promise<PositionLine[]> => {
-    const log = options.log;
-    if (!log || joined.length === 0) return [];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), LOG_READ_TIMEOUT_MS)));
-    const replies = await Promise.race([
-      Promise.all(joined.map((subscription) => log.since(subscription.resource, subscription.scope, subscription.position).catch((): LogReply => ({ status: 'refetch', position: null, reason: 'unavailable' })))),
-      late,
-    ]);
-    clearTimeout(timer);
-    if (replies === null) logger.warn(`the change log did not answer within ${LOG_READ_TIMEOUT_MS} ms; clients refetch`);
-    return joined.map((subscription, index) => lineOf(subscription, replies?.[index] ?? { status: 'refetch', position: null, reason: 'unavailable' }));
   };
 
   io.use((socket, next) => {
@@ -314,19 +298,6 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
       }
     },
   };
-}
-
-/** How long the greeting waits for the change log, in ms; past it the client refetches. */
-const LOG_READ_TIMEOUT_MS = 2000;
-
-/** A subscription's resource and scope, without its position. */
-const named = ({ resource, scope }: Subscription): { resource: string; scope?: string } => (scope === undefined ? { resource } : { resource, scope });
-
-/** The greeting's line for one subscription. */
-function lineOf(subscription: Subscription, reply: LogReply): PositionLine {
-  const at: Partial<LogPosition> = reply.position ?? {};
-  if (reply.status === 'ok') return { ...named(subscription), status: 'ok', epoch: reply.position.epoch, offset: reply.position.offset, changes: reply.messages };
-  return { ...named(subscription), status: reply.status, ...at };
 }
 
 /** Runs `work` over `items`, at most `limit` at a time, keeping the order of results. */
