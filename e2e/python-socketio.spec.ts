@@ -7,10 +7,11 @@
 // by python-socketio, so a link that died in a sleep is replaced within a second of wake while
 // aiohttp keeps the dead pooled HTTP connections 75 s.
 import { test, expect, type Page } from '@playwright/test';
-import type { LiveUpdates, VersionChange } from '../src/index';
+import type { LiveUpdates } from '../src/index';
 import { startBlackholeProxy, type BlackholeProxy } from './fixtures/blackhole-proxy';
 import { createRedisBooks, startPythonSocketio, type PythonSocketio } from './fixtures/python-socketio';
 import { readmeBlock } from './fixtures/readme';
+import { readRecord, recordReadmePage, type ReadmePageWindow } from './fixtures/readme-page';
 import { useRedisPerFile } from './fixtures/redis-per-file';
 import { findRenderer, resume, suspend } from './fixtures/renderer';
 
@@ -26,21 +27,6 @@ const WAKE_TO_EQUAL_MS = 5000;
 /** What the README page's `live` is; the page declares it with `const`, so page functions reach it by name. */
 declare const live: LiveUpdates;
 
-/** What the init script and the added listeners record in the page. */
-interface Recorded {
-  /** Every text the README page wrote into #state ('live', 'reconnecting (dead-link)', …), with page time. */
-  states: Array<{ text: string; t: number }>;
-  /** Wall-clock jumps seen by a 100 ms interval: `at` is its first tick after the page resumed. */
-  wakes: Array<{ at: number; slept: number }>;
-  /** Every GET /books the page sent, with page time and outcome. */
-  fetches: Array<{ start: number; end: number | null; outcome: string }>;
-  /** Changes a second subscriber saw, in order (added by `listen`). */
-  handled: string[];
-  /** New versions announced (added by `listen`). */
-  versions: VersionChange[];
-}
-type RecordingWindow = Window & { rec: Recorded };
-
 const redis = useRedisPerFile();
 let servers: PythonSocketio[] = [];
 let proxies: BlackholeProxy[] = [];
@@ -50,38 +36,7 @@ let pageErrors: string[] = [];
 test.beforeEach(async ({ page }) => {
   pageErrors = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
-  // Before the page's own scripts: what it shows in #state, its timers stalling, its GET /books.
-  await page.addInitScript(() => {
-    const rec: Recorded = { states: [], wakes: [], fetches: [], handled: [], versions: [] };
-    (window as unknown as RecordingWindow).rec = rec;
-    document.addEventListener('DOMContentLoaded', () => {
-      const state = document.getElementById('state')!;
-      new MutationObserver(() => rec.states.push({ text: state.textContent ?? '', t: Date.now() })).observe(state, { childList: true, characterData: true, subtree: true });
-    });
-    let last = Date.now();
-    setInterval(() => {
-      const now = Date.now();
-      if (now - last > 1000) rec.wakes.push({ at: now, slept: now - last });
-      last = now;
-    }, 100);
-    const original = window.fetch.bind(window);
-    window.fetch = (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      if (new URL(url, location.href).pathname !== '/books') return original(input, init);
-      const entry = { start: Date.now(), end: null as number | null, outcome: 'pending' };
-      rec.fetches.push(entry);
-      const settle = (outcome: string) => {
-        entry.end = Date.now();
-        entry.outcome = outcome;
-      };
-      const response = original(input, init);
-      response.then(
-        (r) => settle(String(r.status)),
-        (error: Error) => settle(error.name),
-      );
-      return response;
-    };
-  });
+  await recordReadmePage(page);
 });
 
 test.afterEach(async ({ page }) => {
@@ -107,7 +62,6 @@ async function proxyTo(server: PythonSocketio): Promise<BlackholeProxy> {
   return proxy;
 }
 
-const record = (page: Page): Promise<Recorded> => page.evaluate(() => (window as unknown as RecordingWindow).rec);
 /** The titles the page shows, sorted (the README's handler appends, a refetch lists by id). */
 const shown = async (page: Page): Promise<string[]> => (await page.locator('#books li').allTextContents()).sort();
 const sorted = (titles: string[]): string[] => [...titles].sort();
@@ -115,7 +69,7 @@ const sorted = (titles: string[]): string[] => [...titles].sort();
 /** A second subscriber and a version listener, added once the page is live, recording into `rec`. */
 async function listen(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const { rec } = window as unknown as RecordingWindow;
+    const { rec } = window as unknown as ReadmePageWindow;
     live.subscribe('books', (change) => rec.handled.push(`${change.action} ${change.id}`));
     live.onNewVersion((version) => rec.versions.push(version));
   });
@@ -147,8 +101,8 @@ test('changes arrive in order and the version banner shows once (python-socketio
       i % 10 === 0 ? await books.commit({ action: 'destroy', id: i / 10 + 2 }) : i % 3 === 0 ? await books.commit({ action: 'update', id: 1, title: `Dune, edition ${i}` }) : await books.commit({ action: 'create', title: `Book ${i}` });
     expected.push(`${i % 10 === 0 ? 'destroy' : i % 3 === 0 ? 'update' : 'create'} ${book.id}`);
   }
-  await expect.poll(async () => (await record(page)).handled.length).toBe(expected.length);
-  expect((await record(page)).handled).toEqual(expected);
+  await expect.poll(async () => (await readRecord(page)).handled.length).toBe(expected.length);
+  expect((await readRecord(page)).handled).toEqual(expected);
   await expect.poll(() => shown(page)).toEqual(sorted(books.titles()));
   // The README handler appends what arrives: the creates still shown are in the order they were made.
   const creates = (await page.locator('#books li').allTextContents()).filter((title) => title.startsWith('Book '));
@@ -160,7 +114,7 @@ test('changes arrive in order and the version banner shows once (python-socketio
   await books.deploy('v2'); // announced again: no second notice
   await books.commit({ action: 'create', title: 'After the deploys' }); // one ordered link: once shown, the repeat was delivered
   await expect.poll(() => shown(page)).toContain('After the deploys');
-  expect((await record(page)).versions).toEqual([{ current: 'v1', latest: 'v2' }]);
+  expect((await readRecord(page)).versions).toEqual([{ current: 'v1', latest: 'v2' }]);
 });
 
 test('a server restart (SIGTERM, started again on the same port) is caught up by refetch; the version banner does not come back', async ({ page }) => {
@@ -172,7 +126,7 @@ test('a server restart (SIGTERM, started again on the same port) is caught up by
   await listen(page);
   await books.deploy('v2');
   await expect(page.locator('#banner')).toBeVisible();
-  const fetchesBefore = (await record(page)).fetches.length;
+  const fetchesBefore = (await readRecord(page)).fetches.length;
 
   expect(await first.stop()).toBe(0); // aiohttp's graceful exit: the clients are told to go
   await expect(page.locator('#state')).not.toHaveText('live');
@@ -187,7 +141,7 @@ test('a server restart (SIGTERM, started again on the same port) is caught up by
   await expect.poll(() => shown(page), { timeout: 25_000 }).toEqual(sorted(books.titles()));
   await expect(page.locator('#state')).toHaveText('live');
   note('restart → equal', `${Date.now() - restartedAt} ms after the new process listened (refetch spread: up to refetchSpreadMs, 5 s)`);
-  const { states, fetches, versions } = await record(page);
+  const { states, fetches, versions } = await readRecord(page);
   expect(states.map((s) => s.text).filter((text) => text !== 'live')).toContain('reconnecting (server-disconnect)');
   expect(fetches.length).toBeGreaterThan(fetchesBefore);
   expect(second.connections()).toBe(1);
@@ -203,7 +157,7 @@ test('an offline spell (context.setOffline) is caught up by refetch: the page eq
   await books.seed(['Dune', 'Emma', 'Ubik']);
   const server = await serve();
   await open(page, server.url, books.titles());
-  const fetchesBefore = (await record(page)).fetches.length;
+  const fetchesBefore = (await readRecord(page)).fetches.length;
 
   await context.setOffline(true);
   await expect(page.locator('#state')).toHaveText(/^offline/);
@@ -214,7 +168,7 @@ test('an offline spell (context.setOffline) is caught up by refetch: the page eq
 
   await expect.poll(() => shown(page)).toEqual(sorted(books.titles()));
   await expect(page.locator('#state')).toHaveText('live');
-  const { fetches } = await record(page);
+  const { fetches } = await readRecord(page);
   expect(fetches.slice(fetchesBefore).map((f) => f.outcome)).toContain('200');
   expect(server.connections()).toBe(2);
 });
@@ -226,11 +180,13 @@ test('the wake probe on a healthy link: python-socketio answers the CONNECT to /
   page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => void frames.push(String(payload))));
   const server = await serve();
   await open(page, server.url, books.titles());
-  // Upgraded: the probe's answer comes over the WebSocket the test can read.
-  await expect.poll(() => page.evaluate(() => live.status.state)).toBe('connected');
-  await books.commit({ action: 'create', title: 'Over the WebSocket' });
-  await expect.poll(() => frames.some((frame) => frame.includes('Over the WebSocket'))).toBe(true);
-  const before = await record(page);
+  // Upgraded, so that the probe's answer comes over the WebSocket the test reads. A change sent
+  // before the upgrade completes goes over long-polling: send until one comes over the WebSocket.
+  await expect(async () => {
+    await books.commit({ action: 'update', id: 1, title: 'Over the WebSocket' });
+    await expect.poll(() => frames.some((frame) => frame.includes('Over the WebSocket')), { timeout: 1000 }).toBe(true);
+  }).toPass();
+  const before = await readRecord(page);
 
   // What a wake, resume or shown tab does: probe the link.
   await page.evaluate(() => document.dispatchEvent(new Event('resume')));
@@ -238,7 +194,7 @@ test('the wake probe on a healthy link: python-socketio answers the CONNECT to /
   // The answer came before this change on the same link: once it shows, a teardown would too.
   await books.commit({ action: 'create', title: 'After the probe' });
   await expect.poll(() => shown(page)).toContain('After the probe');
-  const after = await record(page);
+  const after = await readRecord(page);
   expect(after.states).toEqual(before.states);
   expect(after.fetches).toHaveLength(before.fetches.length);
   expect(server.connections()).toBe(1);
@@ -251,11 +207,11 @@ test('a link that died in a sleep (every connection silenced, aiohttp keeps the 
   const proxy = await proxyTo(server); // the whole origin: page, API and socket.io
   await open(page, proxy.url, books.titles());
   // The first load measured the API's latency: later refetches get an adaptive deadline.
-  await expect.poll(async () => (await record(page)).fetches.some((f) => f.outcome === '200')).toBe(true);
+  await expect.poll(async () => (await readRecord(page)).fetches.some((f) => f.outcome === '200')).toBe(true);
   const pid = await findRenderer(page);
 
   for (let sleep = 1; sleep <= 2; sleep++) {
-    const before = await record(page);
+    const before = await readRecord(page);
     let silenced = { all: 0, webSockets: 0 };
     suspended = pid;
     suspend(pid);
@@ -270,12 +226,12 @@ test('a link that died in a sleep (every connection silenced, aiohttp keeps the 
     }
 
     await page
-      .waitForFunction(([n, ms]) => (window as unknown as RecordingWindow).rec.wakes.slice(n).some((w) => w.slept >= ms), [before.wakes.length, SLEEP_MS - 500] as const, { polling: 50, timeout: 10_000 })
+      .waitForFunction(([n, ms]) => (window as unknown as ReadmePageWindow).rec.wakes.slice(n).some((w) => w.slept >= ms), [before.wakes.length, SLEEP_MS - 500] as const, { polling: 50, timeout: 10_000 })
       .catch(() => {
         throw new Error('the page never noticed the sleep: was its renderer really suspended?');
       });
     await expect.poll(() => shown(page), { timeout: WAKE_TO_EQUAL_MS + 5000 }).toEqual(sorted(books.titles()));
-    const after = await record(page);
+    const after = await readRecord(page);
     const wake = after.wakes.slice(before.wakes.length).find((w) => w.slept >= SLEEP_MS - 500)!;
     const fetches = after.fetches.slice(before.fetches.length);
     const equalAt = fetches.filter((f) => f.outcome === '200').at(-1)?.end ?? Infinity;
