@@ -1,5 +1,6 @@
 // One config: the browser library (ESM + CJS, dependencies external), its types (.d.ts + .d.cts),
-// the self-contained script tag (minified IIFE, socket.io-client bundled in), and the Node bridge.
+// the self-contained script tag (minified IIFE, socket.io-client bundled in), the slim script tag
+// (the same IIFE on the page's own socket.io client), and the Node bridge.
 import typescript from '@rollup/plugin-typescript';
 import resolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
@@ -11,6 +12,12 @@ import pkg from './package.json' with { type: 'json' };
 const deps = [...Object.keys(pkg.dependencies ?? {}), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 // `zod/mini`, `socket.io/...` etc. are external too: match the package and its subpaths.
 const external = (id) => deps.some((d) => id === d || id.startsWith(`${d}/`));
+/**
+ * The slim script tag stops here, before its IIFE reads the page's global `io`, when the page
+ * did not load `/socket.io/socket.io.js` first: a clear message instead of "io is not defined".
+ */
+const needsPageIo =
+  'if (typeof io !== "function" || typeof io.Manager !== "function") throw new Error("live-updates.slim.global.js needs the socket.io client first: <script src=\\"/socket.io/socket.io.js\\"></script>");';
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], compilerOptions: { noEmit: false, declaration: false } });
 
 export default [
@@ -27,6 +34,22 @@ export default [
     input: 'src/global.ts',
     plugins: [resolve({ browser: true }), commonjs(), ts(), terser({ format: { comments: false } })],
     output: { file: 'dist/live-updates.global.js', format: 'iife', name: 'LiveUpdates', sourcemap: true },
+  },
+  {
+    // The library only imports `io` from socket.io-client as a value (the rest are types), and
+    // the global `io` that /socket.io/socket.io.js defines is that lookup function with `.io`,
+    // `.Manager` and `.Socket` on it: the page's client serves as the module.
+    input: 'src/global.ts',
+    external: ['socket.io-client'],
+    plugins: [resolve({ browser: true }), commonjs(), ts(), terser({ format: { comments: false } })],
+    output: {
+      file: 'dist/live-updates.slim.global.js',
+      format: 'iife',
+      name: 'LiveUpdates',
+      globals: { 'socket.io-client': 'io' },
+      banner: needsPageIo,
+      sourcemap: true,
+    },
   },
   ...['index', 'bridge'].flatMap((name) =>
     ['d.ts', 'd.cts'].map((ext) => ({
