@@ -18,8 +18,11 @@ export interface Position {
   offset: number;
 }
 
-/** How long a connection waits for the greeting before it gives up on a replay and refetches, in ms. */
-export const GREETING_WAIT_MS = 5000;
+/**
+ * How long a connection waits for the greeting before it gives up on a replay and refetches, in ms:
+ * longer than the bridge gives its change log (5 s), so that a swamped bridge's verdict still counts.
+ */
+export const GREETING_WAIT_MS = 10_000;
 
 /** Options of {@link createReplay}. */
 export interface ReplayOptions {

@@ -9,8 +9,12 @@ import type { Subscription } from './messages.js';
 /** One subscription's line in the greeting's `positions`. */
 export type PositionLine = { resource: string; scope?: string } & ({ status: 'new' | 'refetch'; epoch?: string; offset?: number } | { status: 'ok'; epoch: string; offset: number; changes: string[] });
 
-/** How long the greeting waits for the change log, in ms; past it the client refetches. */
-export const LOG_READ_TIMEOUT_MS = 2000;
+/**
+ * How long the greeting waits for the change log, in ms; past it the client refetches. Long enough
+ * for a bridge swamped by a restart's reconnection wave (a refetch costs the app far more than the
+ * wait); a Redis that is down fails at once, not after this.
+ */
+export const LOG_READ_TIMEOUT_MS = 5000;
 
 /** A subscription's resource and scope, without its position. */
 export const named = ({ resource, scope }: Subscription): { resource: string; scope?: string } => (scope === undefined ? { resource } : { resource, scope });
