@@ -1,7 +1,7 @@
 // live-updates/vue: the instance through provide/inject, the connection state and the
 // new-version notice as refs, and subscriptions shared across components
 // (adapters/shared-subscriptions.ts); everything ends with the effect scope that made it. Vue ≥ 3.3.
-import { getCurrentScope, inject, onScopeDispose, shallowRef, toRef, toValue, watch, type App, type InjectionKey, type MaybeRefOrGetter, type Ref } from 'vue';
+import { getCurrentScope, hasInjectionContext, inject, onScopeDispose, shallowRef, toRef, toValue, watch, type App, type InjectionKey, type MaybeRefOrGetter, type Ref } from 'vue';
 import type { ChangeHandler, LiveUpdates, RefetchFn, StateInfo, VersionChange } from './index';
 import { versionStoreOf } from './adapters/new-version';
 import { join } from './adapters/shared-subscriptions';
@@ -29,7 +29,7 @@ export const liveUpdatesPlugin = {
  * @example const live = useLiveUpdates(); live.refetch('books');
  */
 export function useLiveUpdates(): LiveUpdates {
-  const live = inject(LIVE_UPDATES_KEY, null);
+  const live = hasInjectionContext() ? inject(LIVE_UPDATES_KEY, null) : null;
   if (!live) throw new TypeError('live-updates/vue: no instance here; app.use(liveUpdatesPlugin, live) or provide(LIVE_UPDATES_KEY, live).');
   return live;
 }
