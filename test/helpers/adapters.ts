@@ -1,6 +1,6 @@
 // Fixtures of the adapter tests: a real bridge in this process (embedded bus) that records what
 // each client asked for, and a live-updates client with the injected clock and signals.
-import { createBridge, createSilentLogger, type Bridge } from '../../src/bridge/index';
+import { createBridge, createSilentLogger, type Bridge, type BridgeOptions } from '../../src/bridge/index';
 import { createLiveUpdates, type LiveUpdates, type LiveUpdatesOptions } from '../../src/index';
 import { KICK_WINDOW_MS } from '../../src/reconnect-policy';
 import { createShiftedClock } from './fake-clock';
@@ -20,8 +20,8 @@ export interface SubscriptionLog {
 const name = (sub: { resource: string; scope?: string | null }): string => (sub.scope == null ? sub.resource : `${sub.resource}#${sub.scope}`);
 
 /** A bridge on a free port, recording subscriptions; closed by the returned `close`. */
-export async function startRecordingBridge(): Promise<{ bridge: Bridge; url: string; log: SubscriptionLog }> {
-  const bridge = await createBridge({ port: 0, logger: createSilentLogger() });
+export async function startRecordingBridge(options: BridgeOptions = {}): Promise<{ bridge: Bridge; url: string; log: SubscriptionLog }> {
+  const bridge = await createBridge({ port: 0, logger: createSilentLogger(), ...options });
   const log: SubscriptionLog = { handshakes: [], events: [] };
   bridge.io.on('connection', (socket) => {
     const lu = (socket.handshake.auth as { lu?: { subs?: Array<{ resource: string; scope?: string }> } }).lu;
