@@ -12,6 +12,7 @@ const LiveUpdatesContext = createContext<LiveUpdates | null>(null);
 export interface LiveUpdatesProviderProps {
   /** The instance the hooks below it use (from `createLiveUpdates`). The provider neither creates nor closes it. */
   live: LiveUpdates;
+  /** The subtree whose hooks use `live`. @default undefined */
   children?: ReactNode;
 }
 
