@@ -29,7 +29,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const titles = () => [...document.querySelectorAll('#books li')].map((li) => li.textContent);
+const titles = () => Array.from(document.querySelectorAll('#books li'), (li) => li.textContent);
 const text = (id: string) => document.getElementById(id)?.textContent ?? null;
 
 /** Runs the mounted example through a create and a deploy, as a user of the demo would. */
