@@ -51,7 +51,7 @@ test.beforeAll(async () => {
       define({ 'process.env.NODE_ENV': '"development"', __VUE_OPTIONS_API__: 'true', __VUE_PROD_DEVTOOLS__: 'false', __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false' }),
       resolve({ browser: true }),
       commonjs(),
-      typescript({ tsconfig: join(ROOT, 'tsconfig.json'), include: ['src/**/*.ts', 'e2e/fixtures/adapter-pages/*.ts'], compilerOptions: { noEmit: false, declaration: false } }),
+      typescript({ tsconfig: join(ROOT, 'tsconfig.json'), include: ['src/**/*.ts', 'e2e/fixtures/adapter-pages/*.ts', 'test/helpers/count-subscriptions.ts'], compilerOptions: { noEmit: false, declaration: false } }),
     ],
   });
   await bundle.write({ dir: assets, format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' });

@@ -100,18 +100,16 @@ export function useSubscribe(resource: MaybeRefOrGetter<string>, handler: Change
   const target = () => [toValue(resource), toValue(options.scope)] as const;
   let [name, scope] = target();
   // The first join outside the watcher, so that a bad resource or scope throws here.
-  let leave: (() => void) | null = join(live, name, scope, listener);
+  let leave = join(live, name, scope, listener);
   const stop = watch(target, ([nextName, nextScope]) => {
     // A getter re-runs when anything it reads changes: resubscribe only for another subscription.
     if (nextName === name && nextScope === scope) return;
     [name, scope] = [nextName, nextScope];
-    leave?.();
-    leave = null;
+    leave();
     leave = join(live, name, scope, listener);
   });
   onScopeDispose(() => {
     stop();
-    leave?.();
-    leave = null;
+    leave();
   });
 }

@@ -5,7 +5,7 @@ import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Change, LiveUpdates, RefetchContext, StateInfo, VersionChange } from '../src/index';
 import { LiveUpdatesProvider, useLiveStatus, useLiveUpdates, useNewVersion, useSubscribe } from '../src/react';
-import { countSubscriptions, startLive, startRecordingBridge, tick, until } from './helpers/adapters';
+import { countSubscriptions, createCleanups, startClient, startRecordingBridge, tick, until } from './helpers/adapters';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -15,21 +15,20 @@ beforeAll(() => {
   globalThis.IS_REACT_ACT_ENVIRONMENT = true;
 });
 
-const cleanups: Array<() => unknown> = [];
+const cleanups = createCleanups();
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await cleanups.run();
 });
 
 async function setup() {
-  const { bridge, url, log } = await startRecordingBridge();
-  cleanups.push(() => bridge.close());
-  const client = startLive(url);
-  cleanups.push(() => client.live.close());
+  const { bridge, log } = await startRecordingBridge(cleanups);
+  const { live, signals, errors: reported, established } = startClient(cleanups, `http://127.0.0.1:${bridge.port}`);
+  const client = { live, signals, established, errors: () => reported.map((error) => error.code), connected: () => until(() => live.state === 'connected') };
   const counts = countSubscriptions(client.live);
   const container = document.createElement('div');
   document.body.append(container);
   const root = createRoot(container);
-  cleanups.push(() => {
+  cleanups.add(() => {
     act(() => root.unmount());
     container.remove();
   });
@@ -210,7 +209,7 @@ describe('useSubscribe', () => {
     bridge.resync('test');
     await settle(() => loads.length === 6);
     expect(loads).toEqual(['a:subscribed', 'b:subscribed', 'a:server-resync', 'b:server-resync', 'a:server-resync', 'b:server-resync']);
-    expect(errors).toEqual(['refetch-failed']);
+    expect(errors()).toEqual(['refetch-failed']);
     expect(counts.made).toBe(1);
   });
 
@@ -260,7 +259,7 @@ describe('useSubscribe', () => {
     await tick(50);
     await bridge.publishChange(change(1));
     await until(() => received.length === 1);
-    expect(errors).toEqual(['handler-error']);
+    expect(errors()).toEqual(['handler-error']);
   });
 
   it('resubscribes when the resource or scope changes, and only then', async () => {
@@ -284,8 +283,7 @@ describe('useSubscribe', () => {
 
   it('keeps instances apart: two providers, two instances, one subscription each', async () => {
     const first = await setup();
-    const other = startLive(first.live === null ? '' : `http://127.0.0.1:${first.bridge.port}`);
-    cleanups.push(() => other.live.close());
+    const other = startClient(cleanups, `http://127.0.0.1:${first.bridge.port}`);
     const otherCounts = countSubscriptions(other.live);
     const Sub = () => {
       useSubscribe('books', () => {});

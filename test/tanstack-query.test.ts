@@ -3,11 +3,11 @@
 import { onlineManager, QueryClient, QueryObserver, type QueryKey } from '@tanstack/query-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectQueryClient } from '../src/tanstack-query';
-import { countSubscriptions, startLive, startRecordingBridge, tick, until } from './helpers/adapters';
+import { countSubscriptions, createCleanups, startClient, startRecordingBridge, tick, until } from './helpers/adapters';
 
-const cleanups: Array<() => unknown> = [];
+const cleanups = createCleanups();
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await cleanups.run();
   onlineManager.setOnline(true);
 });
 
@@ -57,20 +57,19 @@ function createApi() {
 
 async function setup() {
   // Every scope allowed: the app's authorisation is not what these tests are about.
-  const { bridge, url } = await startRecordingBridge({ authorize: () => true });
-  cleanups.push(() => bridge.close());
-  const client = startLive(url);
-  cleanups.push(() => client.live.close());
+  const { bridge } = await startRecordingBridge(cleanups, { authorize: () => true });
+  const { live, signals, errors: reported, established } = startClient(cleanups, `http://127.0.0.1:${bridge.port}`);
+  const client = { live, signals, established, errors: () => reported.map((error) => error.code), connected: () => until(() => live.state === 'connected') };
   const counts = countSubscriptions(client.live);
   const api = createApi();
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   queryClient.mount();
-  cleanups.push(() => queryClient.clear());
-  cleanups.push(() => queryClient.unmount());
+  cleanups.add(() => queryClient.clear());
+  cleanups.add(() => queryClient.unmount());
   /** An active query (an observer subscribed to it), as a mounted component holds one. */
   const observe = <T>(queryKey: QueryKey, queryFn: () => Promise<T>) => {
     const observer = new QueryObserver(queryClient, { queryKey, queryFn });
-    cleanups.push(observer.subscribe(() => {}));
+    cleanups.add(observer.subscribe(() => {}));
     return observer;
   };
   const data = (queryKey: QueryKey) => queryClient.getQueryData(queryKey);
@@ -82,7 +81,7 @@ describe('connectQueryClient', () => {
   it('puts a change into the cached detail, invalidates the lists, removes a destroyed detail', async () => {
     const { live, bridge, api, queryClient, observe, data, idle, connected } = await setup();
     const disconnect = connectQueryClient(live, queryClient, { resources: ['books'] });
-    cleanups.push(disconnect);
+    cleanups.add(disconnect);
     observe(['books'], api.list);
     observe(['books', { page: 2 }], api.list);
     observe(['books', 1], () => api.detail(1));
@@ -114,7 +113,7 @@ describe('connectQueryClient', () => {
   it('a change without its record invalidates the detail; a change during a detail fetch wins over that fetch', async () => {
     const { live, bridge, api, queryClient, observe, data, idle, connected } = await setup();
     const disconnect = connectQueryClient(live, queryClient, { resources: ['books'] });
-    cleanups.push(disconnect);
+    cleanups.add(disconnect);
     observe(['books', 1], () => api.detail(1));
     await connected();
     await disconnect.ready;
@@ -142,7 +141,7 @@ describe('connectQueryClient', () => {
     const { live, bridge, api, queryClient, observe, idle, connected, errors } = await setup();
     const authors: string[] = [];
     const disconnect = connectQueryClient(live, queryClient, { resources: ['books'] });
-    cleanups.push(disconnect);
+    cleanups.add(disconnect);
     observe(['books'], api.list);
     observe(['books', 2], () => api.detail(2));
     observe(['authors'], async () => {
@@ -159,7 +158,7 @@ describe('connectQueryClient', () => {
 
     api.fail(1);
     bridge.resync('test');
-    await until(() => errors.includes('refetch-failed'));
+    await until(() => errors().includes('refetch-failed'));
     await until(() => api.fetches.length === 4);
     await idle();
     expect(api.fetches.sort()).toEqual(['detail 2', 'detail 2', 'list', 'list']);
@@ -170,7 +169,7 @@ describe('connectQueryClient', () => {
   it('changes held during a reload are applied after it, and invalidate the lists once', async () => {
     const { live, bridge, api, queryClient, observe, data, idle, connected } = await setup();
     const disconnect = connectQueryClient(live, queryClient, { resources: ['books'] });
-    cleanups.push(disconnect);
+    cleanups.add(disconnect);
     observe(['books'], api.list);
     await connected();
     await disconnect.ready;
@@ -198,7 +197,7 @@ describe('connectQueryClient', () => {
     const disconnect = connectQueryClient(live, queryClient, {
       resources: [{ resource: 'books', scope: 'shelf:1', queryKey: ['shelf', 1], detailKey: (id) => ['shelf', 1, 'book', id], listKey: ['shelf', 1, 'list'] }],
     });
-    cleanups.push(disconnect);
+    cleanups.add(disconnect);
     observe(['shelf', 1, 'list'], api.list);
     observe(['shelf', 1, 'book', 1], () => api.detail(1));
     await connected();
@@ -215,7 +214,7 @@ describe('connectQueryClient', () => {
   it('drives onlineManager: offline only while the browser is, not while reconnecting', async () => {
     const { live, bridge, signals, queryClient, connected, established } = await setup();
     const seen: boolean[] = [];
-    cleanups.push(onlineManager.subscribe((online) => seen.push(online)));
+    cleanups.add(onlineManager.subscribe((online) => seen.push(online)));
     const disconnect = connectQueryClient(live, queryClient, { resources: ['books'] });
     await connected();
     established();

@@ -3,11 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, defineComponent, effectScope, h, nextTick, ref, type App, type Component } from 'vue';
 import type { LiveUpdates, StateInfo } from '../src/index';
 import { liveUpdatesPlugin, useLiveStatus, useLiveUpdates, useNewVersion, useSubscribe } from '../src/vue';
-import { countSubscriptions, startLive, startRecordingBridge, tick, until } from './helpers/adapters';
+import { countSubscriptions, createCleanups, startClient, startRecordingBridge, tick, until } from './helpers/adapters';
 
-const cleanups: Array<() => unknown> = [];
+const cleanups = createCleanups();
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await cleanups.run();
 });
 
 /** Counts the listeners `live.onStateChange` and `live.onNewVersion` hold for the app. */
@@ -30,10 +30,9 @@ function countListeners(live: LiveUpdates) {
 }
 
 async function setup() {
-  const { bridge, url, log } = await startRecordingBridge();
-  cleanups.push(() => bridge.close());
-  const client = startLive(url);
-  cleanups.push(() => client.live.close());
+  const { bridge, log } = await startRecordingBridge(cleanups);
+  const { live, signals, errors: reported, established } = startClient(cleanups, `http://127.0.0.1:${bridge.port}`);
+  const client = { live, signals, established, errors: () => reported.map((error) => error.code), connected: () => until(() => live.state === 'connected') };
   const counts = countSubscriptions(client.live);
   const listeners = countListeners(client.live);
   const mount = (root: Component): App => {
@@ -41,7 +40,7 @@ async function setup() {
     document.body.append(container);
     const app = createApp(root).use(liveUpdatesPlugin, client.live);
     app.mount(container);
-    cleanups.push(() => {
+    cleanups.add(() => {
       app.unmount();
       container.remove();
     });

@@ -77,27 +77,33 @@ export function join(live: LiveUpdates, resource: string, scope: string | undefi
   let groups = registries.get(live);
   if (!groups) registries.set(live, (groups = new Map()));
   const key = JSON.stringify([resource, scope ?? null]);
+  const scoped = scope === undefined ? {} : { scope };
   let group = groups.get(key);
   if (!group) {
-    const created: Group = { members: new Set(), started: false, subscription: Object.assign(() => {}, { ready: Promise.resolve() }) };
-    created.subscription = live.subscribe(
-      resource,
-      (change) => fanOut([...created.members].filter((member) => !member.own).map((member) => member.listener.handler), change),
-      {
-        ...(scope === undefined ? {} : { scope }),
-        refetch(context) {
-          created.started = true;
-          return loadAll(created, context);
+    const members = new Set<Member>();
+    // The library calls neither the handler nor the refetch synchronously: `created` is set by then.
+    const created: Group = {
+      members,
+      started: false,
+      subscription: live.subscribe(
+        resource,
+        (change) => fanOut([...members].filter((member) => !member.own).map((member) => member.listener.handler), change),
+        {
+          ...scoped,
+          refetch(context) {
+            created.started = true;
+            return loadAll(created, context);
+          },
         },
-      },
-    );
+      ),
+    };
     groups.set(key, (group = created));
   }
   const shared = group;
   const member: Member = { listener, own: null };
   const refetch = listener.refetch();
   if (shared.started && refetch) {
-    const own = live.subscribe(resource, (change) => listener.handler(change), { ...(scope === undefined ? {} : { scope }), refetch: (context) => listener.refetch()?.(context) });
+    const own = live.subscribe(resource, (change) => listener.handler(change), { ...scoped, refetch: (context) => listener.refetch()?.(context) });
     member.own = own;
     // Live and loaded (held changes handed over): from the next change on, the shared one serves it.
     void own.ready.then(() => {
