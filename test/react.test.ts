@@ -43,6 +43,17 @@ async function setup() {
 
 const change = (id: number, title = `book ${id}`) => ({ resource: 'books', action: 'update' as const, id, obj: { id, title } });
 
+/** A component subscribed to 'books' that logs `name:id` per change and `name:reason` per load. */
+function recordingBooks() {
+  const received: string[] = [];
+  const loads: string[] = [];
+  const Books = ({ name }: { name: string }) => {
+    useSubscribe('books', (change) => received.push(`${name}:${change.id}`), { refetch: ({ reason }) => void loads.push(`${name}:${reason}`) });
+    return null;
+  };
+  return { Books, received, loads };
+}
+
 describe('useLiveStatus', () => {
   it('renders each state change, and the snapshot is the same object between changes', async () => {
     const { live, bridge, render, settle, connected, established } = await setup();
@@ -159,12 +170,7 @@ describe('useSubscribe', () => {
 
   it('under StrictMode subscribes once, loads once, and delivers each change once', async () => {
     const { bridge, log, counts, render, settle, connected } = await setup();
-    const received: string[] = [];
-    const loads: string[] = [];
-    const Books = ({ name }: { name: string }) => {
-      useSubscribe('books', (change) => received.push(`${name}:${change.id}`), { refetch: ({ reason }) => void loads.push(`${name}:${reason}`) });
-      return null;
-    };
+    const { Books, received, loads } = recordingBooks();
     // One component alone: its mount–unmount–mount empties the shared subscription for a moment.
     await render(h('div', null, h(Books, { key: 'a', name: 'a' })), true);
     await connected();
@@ -215,12 +221,7 @@ describe('useSubscribe', () => {
 
   it('a component mounted later loads on its own once, without a new subscription on the server, then shares', async () => {
     const { bridge, log, counts, render, settle, connected } = await setup();
-    const received: string[] = [];
-    const loads: string[] = [];
-    const Books = ({ name }: { name: string }) => {
-      useSubscribe('books', (change) => received.push(`${name}:${change.id}`), { refetch: ({ reason }) => void loads.push(`${name}:${reason}`) });
-      return null;
-    };
+    const { Books, received, loads } = recordingBooks();
     await render(h('div', null, h(Books, { key: 'a', name: 'a' })), true);
     await connected();
     await settle(() => loads.length === 1);
