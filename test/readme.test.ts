@@ -20,6 +20,25 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Starts the demo on a free port and runs the README's `example` block with node against it,
+ * the demo's address in place of DEMO_ORIGIN. The script lives inside the package, so that
+ * `import 'live-updates'` resolves to this package's exports.
+ */
+async function runExample(example: string, built: string) {
+  if (!existsSync(join(ROOT, built))) throw new Error('dist/ is missing: run `npm run build` first');
+  const demo = run(['demo/server.mjs'], { PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' });
+  children.push(demo.child);
+  const [, origin = ''] = await demo.waitFor(/live-updates demo on (http:\/\/127\.0\.0\.1:\d+)/);
+  const dir = mkdtempSync(join(ROOT, '.readme-example-'));
+  dirs.push(dir);
+  const file = join(dir, `${example}-example.mjs`);
+  writeFileSync(file, readmeBlock(example).code.replaceAll(DEMO_ORIGIN, origin));
+  const script = run([file]);
+  children.push(script.child);
+  return { origin, script };
+}
+
 describe('README examples', () => {
   it('marks a script-tag example (html) and an npm example (js)', () => {
     expect(readmeBlock('script-tag').lang).toBe('html');
@@ -30,18 +49,7 @@ describe('README examples', () => {
   });
 
   it('the npm example runs with node against the demo: it loads the books, then hears a create', async () => {
-    if (!existsSync(join(ROOT, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-    const demo = run(['demo/server.mjs'], { PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' });
-    children.push(demo.child);
-    const [, origin] = await demo.waitFor(/live-updates demo on (http:\/\/127\.0\.0\.1:\d+)/);
-
-    // Inside the package, so that `import 'live-updates'` resolves to this package's exports.
-    const dir = mkdtempSync(join(ROOT, '.readme-example-'));
-    dirs.push(dir);
-    const file = join(dir, 'npm-example.mjs');
-    writeFileSync(file, readmeBlock('npm').code.replaceAll(DEMO_ORIGIN, origin!));
-    const script = run([file]);
-    children.push(script.child);
+    const { origin, script } = await runExample('npm', 'dist/index.js');
 
     await script.waitFor(/^state connected connected$/m);
     await script.waitFor(/^loaded 3 books \(subscribed\)\nready$/m);
@@ -61,17 +69,8 @@ describe('README examples', () => {
   }, 30_000);
 
   it('the TanStack Query example runs with node against the demo: lists and details follow the changes', async () => {
-    if (!existsSync(join(ROOT, 'dist/tanstack-query.js'))) throw new Error('dist/ is missing: run `npm run build` first');
     expect(readmeBlock('tanstack-query').lang).toBe('js');
-    const demo = run(['demo/server.mjs'], { PORT: '0', HOST: '127.0.0.1', REDIS_URL: '' });
-    children.push(demo.child);
-    const [, origin] = await demo.waitFor(/live-updates demo on (http:\/\/127\.0\.0\.1:\d+)/);
-    const dir = mkdtempSync(join(ROOT, '.readme-example-'));
-    dirs.push(dir);
-    const file = join(dir, 'tanstack-query-example.mjs');
-    writeFileSync(file, readmeBlock('tanstack-query').code.replaceAll(DEMO_ORIGIN, origin!));
-    const script = run([file]);
-    children.push(script.child);
+    const { origin, script } = await runExample('tanstack-query', 'dist/tanstack-query.js');
 
     const books = (await (await fetch(`${origin}/books`)).json()) as Array<{ id: number; title: string }>;
     await script.waitFor(new RegExp(`^list: ${books.map((book) => book.title).join(', ')}$`, 'm'));
