@@ -1,15 +1,18 @@
 // One config: the browser library (ESM + CJS, dependencies external), its types (.d.ts + .d.cts),
 // the self-contained script tag (minified IIFE, socket.io-client bundled in), the slim script tag
-// (the same IIFE on the page's own socket.io client), and the Node bridge.
+// (the same IIFE on the page's own socket.io client), the Node bridge, and the framework adapters
+// (react, vue, tanstack-query; their frameworks are peers, so external).
 import typescript from '@rollup/plugin-typescript';
 import resolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
 import terser from '@rollup/plugin-terser';
 import { dts } from 'rollup-plugin-dts';
 import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pkg from './package.json' with { type: 'json' };
 
-const deps = [...Object.keys(pkg.dependencies ?? {}), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 // `zod/mini`, `socket.io/...` etc. are external too: match the package and its subpaths.
 const external = (id) => deps.some((d) => id === d || id.startsWith(`${d}/`));
 /**
@@ -18,11 +21,16 @@ const external = (id) => deps.some((d) => id === d || id.startsWith(`${d}/`));
  */
 const needsPageIo =
   'if (typeof io !== "function" || typeof io.Manager !== "function") throw new Error("live-updates.slim.global.js needs the socket.io client first: <script src=\\"/socket.io/socket.io.js\\"></script>");';
+const adapters = ['react', 'vue', 'tanstack-query'];
+// The adapters' types refer to the library's own (`import type … from './index'`): kept as an
+// import of the published index.d.ts / index.d.cts, so the two stay one declaration.
+const INDEX = fileURLToPath(new URL('./src/index', import.meta.url));
+const isIndex = (id, importer) => importer !== undefined && id.startsWith('.') && path.resolve(path.dirname(importer), id).replace(/\.ts$/, '') === INDEX;
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], compilerOptions: { noEmit: false, declaration: false } });
 
 export default [
   {
-    input: { index: 'src/index.ts', bridge: 'src/bridge/index.ts', cli: 'src/bridge/cli.ts' },
+    input: { index: 'src/index.ts', bridge: 'src/bridge/index.ts', cli: 'src/bridge/cli.ts', ...Object.fromEntries(adapters.map((name) => [name, `src/${name}.ts`])) },
     external,
     plugins: [ts()],
     output: [
@@ -57,6 +65,14 @@ export default [
       external,
       plugins: [dts()],
       output: { file: `dist/${name}.${ext}`, format: 'esm' },
+    })),
+  ),
+  ...adapters.flatMap((name) =>
+    ['d.ts', 'd.cts'].map((ext) => ({
+      input: `src/${name}.ts`,
+      external: (id, importer) => external(id) || isIndex(id, importer),
+      plugins: [dts()],
+      output: { file: `dist/${name}.${ext}`, format: 'esm', paths: (id) => (id.replace(/\.ts$/, '') === INDEX ? `./index.${ext === 'd.ts' ? 'js' : 'cjs'}` : id) },
     })),
   ),
 ];

@@ -65,6 +65,22 @@ describe('createLiveUpdates against a real socket.io server', () => {
     expect(live.state).toBe('connected');
   });
 
+  it('status is one object between changes (a stable snapshot for useSyncExternalStore), the one listeners got', async () => {
+    const { server, live, established } = await setup();
+    const infos: unknown[] = [];
+    live.onStateChange((_state, info) => infos.push(info));
+    await connected(live);
+    const snapshot = live.status;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(live.status).toBe(snapshot);
+    expect(infos.at(-1)).toBe(snapshot);
+    established();
+    server.io.disconnectSockets();
+    await until(() => live.state !== 'connected');
+    expect(live.status).not.toBe(snapshot);
+    expect(live.status).toBe(infos.at(-1));
+  });
+
   it('announces each new version once, ignores repeats, rollbacks and blanks', async () => {
     const { server, live, errors } = await setup();
     let version = 'v1';

@@ -76,10 +76,11 @@ export async function startAuthApp(cleanups: Cleanups, grants: Record<string, st
 /** A live-updates client (the real one) that logs its changes and errors as strings. */
 export function startClient(cleanups: Cleanups, url: string, options: LiveUpdatesOptions = {}) {
   const clock = createShiftedClock();
+  const signals = createManualSignals();
   const live = createLiveUpdates({
     url,
     socketOptions: { transports: ['websocket'], reconnectionDelay: 20, reconnectionDelayMax: 100 },
-    environment: { clock, signals: createManualSignals().source },
+    environment: { clock, signals: signals.source },
     refetchSpreadMs: 0,
     ...options,
   });
@@ -92,6 +93,8 @@ export function startClient(cleanups: Cleanups, url: string, options: LiveUpdate
   };
   return {
     live,
+    /** Browser signals, fired by hand. */
+    signals,
     changes,
     errors,
     codes: () => errors.map((error) => `${error.code}:${error.resource}${error.scope === undefined ? '' : `#${error.scope}`}`),
