@@ -10,7 +10,7 @@
 // and, here, skipping the backoff wait when the browser says the network is back or the page woke.
 import type { Socket } from 'socket.io-client';
 import type { Clock, Signal, TimerHandle } from './environment';
-import { isSharedGap, type GapReason } from './catch-up';
+import type { GapReason } from './catch-up';
 import { createProbe } from './probe';
 import { createReconnectPolicy, KICK_WINDOW_MS } from './reconnect-policy';
 import { createTransportMemory } from './transports';
@@ -131,7 +131,7 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
     if (reason && !gap) gap = reason;
     lastKickAt = clock.now();
     const wasUp = socket.connected;
-    if (wasUp) transports.lost(true); // dropped here: a dead link or the network gone
+    if (wasUp) transports.lost();
     replacing = true;
     socket.disconnect();
     replacing = false;
@@ -202,8 +202,8 @@ export function createConnection(socket: Socket, options: ConnectionOptions): Co
       options.onDown();
       return;
     }
+    transports.lost();
     const decision = policy.lost(gapReason);
-    transports.lost(!isSharedGap(decision.gap));
     if (!gap || decision.retry === 'now') gap = decision.gap;
     options.onDown();
     if (decision.retry === 'now') {

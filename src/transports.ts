@@ -12,10 +12,12 @@
 //   after ATTEMPT_DEADLINE_MS and the next starts at once: abandoning it closes that connection,
 //   so each abandoned attempt clears one dead connection from the pool. A few in a row at most;
 //   after that socket.io's own connect timeout applies (a slow network, not a dead pool). Only
-//   after a gap local to this page (a sleep, a network change): after a server restart an attempt
-//   hangs because the server is swamped by everyone coming back, and abandoning it would add one
-//   more handshake per client to the crowd (the 10k restart-storm benchmark saw reconnection take
-//   twice as long as plain socket.io-clients').
+//   attempts over long-polling: a WebSocket opens a fresh connection, so one that hangs meets a
+//   slow server (after a restart, swamped by everyone coming back), and abandoning it would add
+//   one more handshake per client to the crowd (the 10k restart-storm benchmark saw reconnection
+//   take twice as long as plain socket.io-clients'). Dead pooled connections outlive the gap that
+//   killed them, so this does not depend on the kind of gap (the soak saw a page stuck after a
+//   server restart that followed a sleep, when it did).
 // Configures socket.io through its public `opts`.
 import type { Manager } from 'socket.io-client';
 import type { Clock, TimerHandle } from './environment';
@@ -31,11 +33,8 @@ export const MAX_ABANDONED_ATTEMPTS = 4;
 
 /** The transport memory of one socket.io Manager. */
 export interface TransportMemory {
-  /**
-   * The link is gone: reconnect the way it was connected. `local`: the gap is this page's own
-   * (sleep, network change), so hanging attempts are taken for dead pooled connections.
-   */
-  lost(local: boolean): void;
+  /** The link is gone: reconnect the way it was connected. */
+  lost(): void;
   /** A reconnection attempt starts. */
   attempt(): void;
   /** A reconnection attempt failed. */
@@ -56,8 +55,6 @@ export function createTransportMemory(manager: Manager, clock: Clock, onAbandon:
   let fellBack = false;
   let lastWasWebSocket = false;
   let abandoned = 0;
-  /** Hanging attempts that may be abandoned in this gap: MAX_ABANDONED_ATTEMPTS after a local gap, none after a shared one. */
-  let budget = 0;
   let timer: TimerHandle | null = null;
 
   const stopWatch = (): void => {
@@ -85,15 +82,15 @@ export function createTransportMemory(manager: Manager, clock: Clock, onAbandon:
   const hung = (): void => {
     timer = null;
     if (pinned) return fallBack();
-    if (abandoned >= budget) return;
+    // A WebSocket attempt has no pooled connection to clear: leave it to socket.io's timeout.
+    if (abandoned >= MAX_ABANDONED_ATTEMPTS || manager.engine?.transport?.name === 'websocket') return;
     abandoned++;
     onAbandon();
   };
 
   return {
-    lost(local) {
+    lost() {
       reconnecting = true;
-      budget = local ? MAX_ABANDONED_ATTEMPTS : 0;
       lastWasWebSocket = manager.engine?.transport?.name === 'websocket';
       if (lastWasWebSocket) pin();
     },
@@ -108,8 +105,6 @@ export function createTransportMemory(manager: Manager, clock: Clock, onAbandon:
       if (pinned) fallBack();
     },
     renew() {
-      // The network came back or the page woke: whatever hangs now is this page's own.
-      budget = MAX_ABANDONED_ATTEMPTS;
       abandoned = 0;
       if (lastWasWebSocket) pin();
     },

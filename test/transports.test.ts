@@ -27,7 +27,7 @@ describe('transport memory', () => {
     const clock = createFakeClock();
     let abandoned = 0;
     const memory = createTransportMemory(socket.io, clock, () => abandoned++);
-    memory.lost(true);
+    memory.lost();
     expect(socket.io.opts.transports).toEqual(['websocket']);
     memory.attempt();
     clock.advance(ATTEMPT_DEADLINE_MS - 1);
@@ -45,7 +45,7 @@ describe('transport memory', () => {
     const clock = createFakeClock();
     let abandoned = 0;
     const memory = createTransportMemory(socket.io, clock, () => abandoned++);
-    memory.lost(true);
+    memory.lost();
     memory.attempt();
     memory.failed();
     expect(abandoned).toBe(1);
@@ -56,43 +56,47 @@ describe('transport memory', () => {
     expect(socket.io.opts.transports).toEqual(['websocket']);
   });
 
-  it('after a server restart (a gap shared with every client), abandons no attempt that merely hangs: the server is busy', async () => {
-    const socket = await upgraded();
+  it('abandons no WebSocket attempt that merely hangs: a fresh connection, so the server is slow (a restart crowd)', async () => {
+    const server = await startServer();
+    cleanups.push(server.close);
+    const socket = connect(server.url, { forceNew: true, transports: ['websocket'] });
+    cleanups.push(() => socket.disconnect());
+    await until(() => socket.connected);
     const clock = createFakeClock();
     let abandoned = 0;
     const memory = createTransportMemory(socket.io, clock, () => {
       abandoned++;
       memory.attempt();
     });
-    memory.lost(false);
+    memory.lost();
     memory.attempt();
-    clock.advance(ATTEMPT_DEADLINE_MS); // WebSocket-only hung: back to the app's transports, at once (a proxy may swallow upgrades)
-    expect(abandoned).toBe(1);
-    clock.advance(10 * ATTEMPT_DEADLINE_MS); // then socket.io's own timeout, not ours
-    expect(abandoned).toBe(1);
-    memory.renew(); // the page woke meanwhile: now hanging attempts are its own dead connections
-    memory.attempt(); // (the connection reconnects at once on wake), WebSocket first again
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(2 + MAX_ABANDONED_ATTEMPTS); // the WebSocket-only attempt, then the budget
+    expect(abandoned).toBe(0); // socket.io's own connect timeout applies
   });
 
-  it('abandons attempts that hang (dead pooled connections), a few in a row at most, then leaves it to socket.io', async () => {
-    const socket = await upgraded();
+  it('abandons long-polling attempts that hang (dead pooled connections), a few in a row at most, then leaves it to socket.io', async () => {
+    const server = await startServer();
+    cleanups.push(server.close);
+    const socket = connect(server.url, { forceNew: true, transports: ['polling'] });
+    cleanups.push(() => socket.disconnect());
+    await until(() => socket.connected);
     const clock = createFakeClock();
     let abandoned = 0;
     const memory = createTransportMemory(socket.io, clock, () => {
       abandoned++;
       memory.attempt(); // the connection starts the next attempt at once
     });
-    memory.lost(true);
+    memory.lost();
     memory.attempt();
-    clock.advance(ATTEMPT_DEADLINE_MS); // the WebSocket-only attempt hung: fall back
-    expect(abandoned).toBe(1);
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(1 + MAX_ABANDONED_ATTEMPTS);
+    expect(abandoned).toBe(MAX_ABANDONED_ATTEMPTS);
+    memory.renew(); // woke again: a fresh budget
+    memory.attempt();
+    clock.advance(10 * ATTEMPT_DEADLINE_MS);
+    expect(abandoned).toBe(2 * MAX_ABANDONED_ATTEMPTS);
     memory.restore(); // connected
     memory.attempt(); // not reconnecting any more: no watch
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(1 + MAX_ABANDONED_ATTEMPTS);
+    expect(abandoned).toBe(2 * MAX_ABANDONED_ATTEMPTS);
   });
 });
