@@ -1,0 +1,263 @@
+// @vitest-environment node
+// The README's backend recipes (Recipes → From the backend), each run exactly as printed with the
+// interpreters and Redis clients of Debian's packages (ruby + ruby-redis + rake, python3-redis,
+// redis-tools; .ci/run installs them) against a real bridge on a real redis-server, and heard by
+// real live-updates clients. Rails and Django are not in Debian's packages: their snippets run on
+// small stand-ins for the framework calls they make (test/bridge/shims/), while their Redis
+// connections and commands are real. The deploy task's rollback is also shown in Chromium:
+// e2e/recipes.spec.ts.
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readmeBlock } from '../../e2e/fixtures/readme';
+import { createLiveUpdates, type Change, type VersionChange } from '../../src/index';
+import { createShiftedClock } from '../helpers/fake-clock';
+import { createManualSignals } from '../helpers/manual-signals';
+import { createCleanups, startBridge, startClient, startRedis, until, type Cleanups } from './helpers';
+
+const SHIMS = fileURLToPath(new URL('./shims/', import.meta.url));
+const cleanups = createCleanups();
+afterEach(cleanups.run);
+
+/** Writes `files` (path → text; an `x` mode for executables) into a fresh directory. */
+function workdir(files: Record<string, string | { text: string; executable: true }>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lu-recipe-'));
+  cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [path, content] of Object.entries(files)) {
+    const file = join(dir, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, typeof content === 'string' ? content : content.text);
+    if (typeof content !== 'string') chmodSync(file, 0o755);
+  }
+  return dir;
+}
+
+/** Runs a program to its end; resolves with its exit code and output (a failure is an outcome here). */
+function runProgram(command: string, args: string[], options: { cwd: string; env: Record<string, string> }) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A listener added late hears the pending notice in a microtask: after this, it has. */
+const pendingDelivered = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A client that keeps every change of `books`, live and loaded. */
+async function booksClient(url: string) {
+  const client = startClient(cleanups, url);
+  const seen: Change[] = [];
+  await client.live.subscribe('books', (change) => seen.push(change)).ready;
+  return { ...client, seen };
+}
+
+/**
+ * A live-updates client on a socket of the test's own, so the test also sees what the wire carried:
+ * its `app-version` listener is added after the library's, so once it has heard a version the
+ * library has too.
+ */
+function versionClient(cleanupList: Cleanups, url: string) {
+  const socket = io(url, { transports: ['websocket'], forceNew: true, reconnectionDelay: 20, reconnectionDelayMax: 100 });
+  const live = createLiveUpdates({ socket, environment: { clock: createShiftedClock(), signals: createManualSignals().source } });
+  const wire: string[] = [];
+  socket.on('app-version', (version: unknown) => wire.push(String(version)));
+  const notices: VersionChange[] = [];
+  live.onNewVersion((notice) => notices.push(notice));
+  cleanupList.add(() => {
+    live.close();
+    socket.close();
+  });
+  return { live, wire, notices };
+}
+
+describe('README backend recipes', () => {
+  it('rails-concern: a model that includes the concern announces its create, update and destroy after commit, through the change log', async () => {
+    const redis = await startRedis(cleanups);
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url }); // loads the Redis functions
+    const client = await booksClient(bridge.url);
+
+    const dir = workdir({
+      'live_updates.rb': readmeBlock('rails-concern').code,
+      // What the app's own code then does with the model.
+      'app.rb': [
+        "require_relative 'live_updates'",
+        "dune = Book.create!(title: 'Dune')",
+        "dune.update!(title: 'Dune Messiah')",
+        "Book.create!(title: 'Emma').destroy!",
+      ].join('\n'),
+    });
+    const ruby = await runProgram('ruby', ['-r', join(SHIMS, 'active_record.rb'), 'app.rb'], { cwd: dir, env: { REDIS_URL: redis.url } });
+    expect(ruby.stderr).toBe('');
+    expect(ruby.code).toBe(0);
+
+    await until(() => client.seen.length === 4);
+    expect(client.seen).toMatchObject([
+      { resource: 'books', action: 'create', id: 1, obj: { id: 1, title: 'Dune' }, offset: 1 },
+      { resource: 'books', action: 'update', id: 1, obj: { id: 1, title: 'Dune Messiah' }, offset: 2 },
+      { resource: 'books', action: 'create', id: 2, obj: { id: 2, title: 'Emma' }, offset: 3 },
+      { resource: 'books', action: 'destroy', id: 2, offset: 4 },
+    ]);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('django-signals: post_save and post_delete receivers announce a create, an update and a delete after commit, through the change log', async () => {
+    const redis = await startRedis(cleanups);
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+    const client = await booksClient(bridge.url);
+
+    const dir = workdir({
+      'books/__init__.py': '',
+      // The app's model, as Django writes it.
+      'books/models.py': 'from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=200)\n',
+      'books/signals.py': readmeBlock('django-signals').code,
+      // What BooksConfig.ready() and the app's views then do.
+      'app.py': [
+        'import django_shim  # noqa: F401 (registers the stand-in django package)',
+        'import books.signals  # noqa: F401 (BooksConfig.ready)',
+        'from books.models import Book',
+        'dune = Book(title="Dune")',
+        'dune.save()',
+        'dune.title = "Dune Messiah"',
+        'dune.save()',
+        'emma = Book(title="Emma")',
+        'emma.save()',
+        'emma.delete()',
+      ].join('\n'),
+    });
+    const python = await runProgram('/usr/bin/python3', ['app.py'], { cwd: dir, env: { REDIS_URL: redis.url, PYTHONPATH: SHIMS } });
+    expect(python.stderr).toBe('');
+    expect(python.code).toBe(0);
+
+    await until(() => client.seen.length === 4);
+    expect(client.seen).toMatchObject([
+      { resource: 'books', action: 'create', id: 1, obj: { id: 1, title: 'Dune' }, offset: 1 },
+      { resource: 'books', action: 'update', id: 1, obj: { id: 1, title: 'Dune Messiah' }, offset: 2 },
+      { resource: 'books', action: 'create', id: 2, obj: { id: 2, title: 'Emma' }, offset: 3 },
+      { resource: 'books', action: 'destroy', id: 2, offset: 4 },
+    ]);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('deploy-redis-cli: SET and PUBLISH by hand; an open client hears the new version once', async () => {
+    const redis = await startRedis(cleanups);
+    await redis.client.set('app-version', 'v1');
+    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+    const client = versionClient(cleanups, bridge.url);
+    await until(() => client.live.version === 'v1');
+
+    const dir = workdir({ 'deploy.sh': readmeBlock('deploy-redis-cli').code });
+    const shell = await runProgram('bash', ['deploy.sh'], { cwd: dir, env: { REDIS_URL: redis.url } });
+    expect(shell.code).toBe(0);
+    expect(await redis.client.get('app-version')).toBe('v2');
+    await until(() => client.notices.length === 1);
+    expect(client.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
+    expect(client.wire).toEqual(['v1', 'v2']);
+  });
+
+  describe('deploy-rake', () => {
+    /**
+     * The app's side of the task: a Rakefile that loads lib/tasks/*.rake (as Rails' does), the
+     * README's task as printed, `bin/switch-release` (notes each release it switched to), and
+     * `bin/smoke-test`, which asks the test's `smoke` server and fails unless it answers 2xx.
+     */
+    async function deployApp(smoke: () => Promise<number>) {
+      const server = createServer((_req, res) => {
+        void smoke().then((status) => res.writeHead(status).end());
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      const dir = workdir({
+        Rakefile: "Dir.glob('lib/tasks/*.rake').each { |file| import file }\n",
+        'lib/tasks/deploy.rake': readmeBlock('deploy-rake').code,
+        'bin/switch-release': { text: '#!/bin/sh\necho "$1" >> releases.log\n', executable: true },
+        'bin/smoke-test': { text: '#!/usr/bin/env node\nfetch(process.env.SMOKE_URL).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));\n', executable: true },
+      });
+      const smokeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      return {
+        deploy: (redisUrl: string, version: string) => runProgram('rake', [`deploy[${version}]`], { cwd: dir, env: { REDIS_URL: redisUrl, SMOKE_URL: smokeUrl } }),
+        releases: () => readFileSync(join(dir, 'releases.log'), 'utf8').trim().split('\n'),
+      };
+    }
+
+    it('switches, sets and publishes the version: open clients hear it once, clients that connect later are told on connecting', async () => {
+      const redis = await startRedis(cleanups);
+      await redis.client.set('app-version', 'v1');
+      const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+      const open = versionClient(cleanups, bridge.url);
+      await until(() => open.live.version === 'v1');
+      const app = await deployApp(async () => 200);
+
+      const rake = await app.deploy(redis.url, 'v2');
+      expect(rake.stderr).toContain('bin/smoke-test');
+      expect(rake.code).toBe(0);
+      expect(app.releases()).toEqual(['v2']);
+      expect(await redis.client.get('app-version')).toBe('v2');
+      await until(() => open.notices.length === 1);
+      expect(open.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
+
+      const later = versionClient(cleanups, bridge.url);
+      await until(() => later.wire.length === 1);
+      expect(later.live.version).toBe('v2'); // it runs what it was told on connecting: nothing new
+      expect(later.notices).toEqual([]);
+    });
+
+    it('a failed smoke test rolls back: the previous release and version again; what each page makes of it', async () => {
+      const redis = await startRedis(cleanups);
+      await redis.client.set('app-version', 'v1');
+      const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+      // Loaded before the deploy: runs v1.
+      const before = versionClient(cleanups, bridge.url);
+      await until(() => before.live.version === 'v1');
+      // Loaded during the bad release (while the smoke test runs): runs v2. Then the test fails.
+      let during: ReturnType<typeof versionClient> | undefined;
+      let smokeStatus = 500;
+      const app = await deployApp(async () => {
+        during ??= versionClient(cleanups, bridge.url);
+        await until(() => during!.live.version === 'v2');
+        return smokeStatus;
+      });
+
+      const rake = await app.deploy(redis.url, 'v2');
+      expect(rake.code).not.toBe(0);
+      expect(rake.stderr).toMatch(/rake aborted!\nCommand failed with status \(1\): \[bin\/smoke-test/);
+      expect(app.releases()).toEqual(['v2', 'v1']);
+      expect(await redis.client.get('app-version')).toBe('v1');
+
+      // The wire carried the new version, then the previous one again, to both.
+      await until(() => before.wire.length === 3 && during!.wire.length === 2);
+      expect(before.wire).toEqual(['v1', 'v2', 'v1']);
+      expect(during!.wire).toEqual(['v2', 'v1']);
+      // Once per new version: the page running v1 heard v2, and nothing when v1 came back (what it
+      // runs); a listener it adds now hears nothing pending. The page running v2 hears v1 as new.
+      expect(before.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
+      expect(before.live.version).toBe('v1');
+      const lateListener: VersionChange[] = [];
+      before.live.onNewVersion((notice) => lateListener.push(notice));
+      await pendingDelivered();
+      expect(lateListener).toEqual([]);
+      expect(during!.notices).toEqual([{ current: 'v2', latest: 'v1' }]);
+      expect(during!.live.version).toBe('v2');
+
+      // The fix, deployed under the same version: the page that heard v2 once is not told again
+      // (a listener added now hears it pending); the page running v2 runs it.
+      smokeStatus = 200;
+      const again = await app.deploy(redis.url, 'v2');
+      expect(again.code).toBe(0);
+      await until(() => before.wire.length === 4 && during!.wire.length === 3);
+      expect(before.notices).toHaveLength(1);
+      const laterListener: VersionChange[] = [];
+      before.live.onNewVersion((notice) => laterListener.push(notice));
+      await pendingDelivered();
+      expect(laterListener).toEqual([{ current: 'v1', latest: 'v2' }]);
+      expect(during!.notices).toHaveLength(1);
+    });
+  });
+});
