@@ -6,15 +6,12 @@
 // small stand-ins for the framework calls they make (test/bridge/shims/), while their Redis
 // connections and commands are real. The deploy task's rollback is also shown in Chromium:
 // e2e/recipes.spec.ts.
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { prepareDeployTask, runProgram, writeTree } from '../../e2e/fixtures/deploy-task';
 import { readmeBlock } from '../../e2e/fixtures/readme';
 import { createLiveUpdates, type Change, type VersionChange } from '../../src/index';
 import { createShiftedClock } from '../helpers/fake-clock';
@@ -25,27 +22,11 @@ const SHIMS = fileURLToPath(new URL('./shims/', import.meta.url));
 const cleanups = createCleanups();
 afterEach(cleanups.run);
 
-/** Writes `files` (path → text; an `x` mode for executables) into a fresh directory. */
-function workdir(files: Record<string, string | { text: string; executable: true }>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lu-recipe-'));
+/** Writes `files` into a fresh directory, removed after the test. */
+function workdir(files: Record<string, string>): string {
+  const dir = writeTree(files);
   cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
-  for (const [path, content] of Object.entries(files)) {
-    const file = join(dir, path);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, typeof content === 'string' ? content : content.text);
-    if (typeof content !== 'string') chmodSync(file, 0o755);
-  }
   return dir;
-}
-
-/** Runs a program to its end; resolves with its exit code and output (a failure is an outcome here). */
-function runProgram(command: string, args: string[], options: { cwd: string; env: Record<string, string> }) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** A listener added late hears the pending notice in a microtask: after this, it has. */
@@ -163,28 +144,11 @@ describe('README backend recipes', () => {
   });
 
   describe('deploy-rake', () => {
-    /**
-     * The app's side of the task: a Rakefile that loads lib/tasks/*.rake (as Rails' does), the
-     * README's task as printed, `bin/switch-release` (notes each release it switched to), and
-     * `bin/smoke-test`, which asks the test's `smoke` server and fails unless it answers 2xx.
-     */
+    /** The app around the task (e2e/fixtures/deploy-task.ts), removed after the test. */
     async function deployApp(smoke: () => Promise<number>) {
-      const server = createServer((_req, res) => {
-        void smoke().then((status) => res.writeHead(status).end());
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      cleanups.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
-      const dir = workdir({
-        Rakefile: "Dir.glob('lib/tasks/*.rake').each { |file| import file }\n",
-        'lib/tasks/deploy.rake': readmeBlock('deploy-rake').code,
-        'bin/switch-release': { text: '#!/bin/sh\necho "$1" >> releases.log\n', executable: true },
-        'bin/smoke-test': { text: '#!/usr/bin/env node\nfetch(process.env.SMOKE_URL).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));\n', executable: true },
-      });
-      const smokeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-      return {
-        deploy: (redisUrl: string, version: string) => runProgram('rake', [`deploy[${version}]`], { cwd: dir, env: { REDIS_URL: redisUrl, SMOKE_URL: smokeUrl } }),
-        releases: () => readFileSync(join(dir, 'releases.log'), 'utf8').trim().split('\n'),
-      };
+      const app = await prepareDeployTask(smoke);
+      cleanups.add(app.close);
+      return app;
     }
 
     it('switches, sets and publishes the version: open clients hear it once, clients that connect later are told on connecting', async () => {
