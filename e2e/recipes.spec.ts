@@ -90,12 +90,17 @@ async function offlineSpell(page: Page, announce: Announce, changes: (app: Recip
 
 test.describe('Backbone', () => {
   const PAGE = readmeBlock('backbone').code;
-
-  test('the collection follows creates, updates and destroys; the page’s own save and create({ wait: true }) leave one model per id', async ({ page }) => {
+  /** Starts the app, opens the page and waits until it shows the server's list. */
+  async function openBackbone(page: Page): Promise<RecipesApp> {
     app = await startRecipesApp({ redisUrl: redis().url, html: PAGE });
     await open(page, app.url);
     await expect.poll(() => listTitles(page)).toEqual(['Dune', 'Emma']);
     await recordErrors(page);
+    return app;
+  }
+
+  test('the collection follows creates, updates and destroys; the page’s own save and create({ wait: true }) leave one model per id', async ({ page }) => {
+    const app = await openBackbone(page);
 
     // Another user's changes, announced by the app's model callbacks.
     const kindred = await app.create('Kindred');
@@ -124,10 +129,7 @@ test.describe('Backbone', () => {
   });
 
   test('after offline spells the collection equals the server: replayed from the log, then refetched with fetch({ reset: true })', async ({ page }) => {
-    app = await startRecipesApp({ redisUrl: redis().url, html: PAGE });
-    await open(page, app.url);
-    await expect.poll(() => listTitles(page)).toEqual(app.titles());
-    await recordErrors(page);
+    const app = await openBackbone(page);
     const loads = app.answered('GET', '/books');
 
     // Announced through the change log: replayed on return, no request.
@@ -152,10 +154,7 @@ test.describe('Backbone', () => {
   });
 
   test('a refetch past its deadline: the signal aborts the jqXHR (the request ends), and the retry resets the collection', async ({ page }) => {
-    app = await startRecipesApp({ redisUrl: redis().url, html: PAGE });
-    await open(page, app.url);
-    await expect.poll(() => listTitles(page)).toEqual(app.titles());
-    await recordErrors(page);
+    const app = await openBackbone(page);
 
     const held = app.holdNext('/books'); // the next GET /books hangs, as one on a dead pooled connection does
     await offlineSpell(page, 'plain', (a) => a.create('Missed while offline'));

@@ -60,12 +60,29 @@ function versionClient(cleanupList: Cleanups, url: string) {
 }
 
 describe('README backend recipes', () => {
-  it('rails-concern: a model that includes the concern announces its create, update and destroy after commit, through the change log', async () => {
+  /** What both framework recipes' apps do — create Dune, rename it, create Emma and destroy her — as a client hears it. */
+  const HEARD = [
+    { resource: 'books', action: 'create', id: 1, obj: { id: 1, title: 'Dune' }, offset: 1 },
+    { resource: 'books', action: 'update', id: 1, obj: { id: 1, title: 'Dune Messiah' }, offset: 2 },
+    { resource: 'books', action: 'create', id: 2, obj: { id: 2, title: 'Emma' }, offset: 3 },
+    { resource: 'books', action: 'destroy', id: 2, offset: 4 },
+  ];
+
+  /** Runs an app (its files, and the command that runs it) against a bridge on a real redis-server; returns what a client heard. */
+  async function runApp(files: Record<string, string>, command: string, args: string[], env: Record<string, string> = {}) {
     const redis = await startRedis(cleanups);
     const bridge = await startBridge(cleanups, { redisUrl: redis.url }); // loads the Redis functions
     const client = await booksClient(bridge.url);
+    const run = await runProgram(command, args, { cwd: workdir(files), env: { REDIS_URL: redis.url, ...env } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    await until(() => client.seen.length === HEARD.length);
+    expect(client.errors).toEqual([]);
+    return client.seen;
+  }
 
-    const dir = workdir({
+  it('rails-concern: a model that includes the concern announces its create, update and destroy after commit, through the change log', async () => {
+    const files = {
       'live_updates.rb': readmeBlock('rails-concern').code,
       // What the app's own code then does with the model.
       'app.rb': [
@@ -74,27 +91,12 @@ describe('README backend recipes', () => {
         "dune.update!(title: 'Dune Messiah')",
         "Book.create!(title: 'Emma').destroy!",
       ].join('\n'),
-    });
-    const ruby = await runProgram('ruby', ['-r', join(SHIMS, 'active_record.rb'), 'app.rb'], { cwd: dir, env: { REDIS_URL: redis.url } });
-    expect(ruby.stderr).toBe('');
-    expect(ruby.code).toBe(0);
-
-    await until(() => client.seen.length === 4);
-    expect(client.seen).toMatchObject([
-      { resource: 'books', action: 'create', id: 1, obj: { id: 1, title: 'Dune' }, offset: 1 },
-      { resource: 'books', action: 'update', id: 1, obj: { id: 1, title: 'Dune Messiah' }, offset: 2 },
-      { resource: 'books', action: 'create', id: 2, obj: { id: 2, title: 'Emma' }, offset: 3 },
-      { resource: 'books', action: 'destroy', id: 2, offset: 4 },
-    ]);
-    expect(client.errors).toEqual([]);
+    };
+    expect(await runApp(files, 'ruby', ['-r', join(SHIMS, 'active_record.rb'), 'app.rb'])).toMatchObject(HEARD);
   });
 
   it('django-signals: post_save and post_delete receivers announce a create, an update and a delete after commit, through the change log', async () => {
-    const redis = await startRedis(cleanups);
-    const bridge = await startBridge(cleanups, { redisUrl: redis.url });
-    const client = await booksClient(bridge.url);
-
-    const dir = workdir({
+    const files = {
       'books/__init__.py': '',
       // The app's model, as Django writes it.
       'books/models.py': 'from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=200)\n',
@@ -112,19 +114,8 @@ describe('README backend recipes', () => {
         'emma.save()',
         'emma.delete()',
       ].join('\n'),
-    });
-    const python = await runProgram('/usr/bin/python3', ['app.py'], { cwd: dir, env: { REDIS_URL: redis.url, PYTHONPATH: SHIMS } });
-    expect(python.stderr).toBe('');
-    expect(python.code).toBe(0);
-
-    await until(() => client.seen.length === 4);
-    expect(client.seen).toMatchObject([
-      { resource: 'books', action: 'create', id: 1, obj: { id: 1, title: 'Dune' }, offset: 1 },
-      { resource: 'books', action: 'update', id: 1, obj: { id: 1, title: 'Dune Messiah' }, offset: 2 },
-      { resource: 'books', action: 'create', id: 2, obj: { id: 2, title: 'Emma' }, offset: 3 },
-      { resource: 'books', action: 'destroy', id: 2, offset: 4 },
-    ]);
-    expect(client.errors).toEqual([]);
+    };
+    expect(await runApp(files, '/usr/bin/python3', ['app.py'], { PYTHONPATH: SHIMS })).toMatchObject(HEARD);
   });
 
   it('deploy-redis-cli: SET and PUBLISH by hand; an open client hears the new version once', async () => {
