@@ -27,6 +27,8 @@ const PACKAGES = [
   { packages: ['nginx'], present: () => has('nginx') || existsSync('/usr/sbin/nginx') },
   { packages: ['haproxy'], present: () => has('haproxy') || existsSync('/usr/sbin/haproxy') },
   { packages: ['ruby-redis'], present: () => runs('ruby', ['-e', 'require "redis"']) },
+  // The README's deploy task runs with rake (test/bridge/publisher-recipes.test.ts).
+  { packages: ['rake'], present: () => has('rake') },
   { packages: ['php-cli', 'php-redis'], present: () => runs('php', ['-r', 'exit(class_exists("Redis") ? 0 : 1);']) },
   { packages: ['python3-redis', 'python3-socketio', 'python3-aiohttp'], present: () => runs('/usr/bin/python3', ['-c', 'import redis, socketio, aiohttp']) },
 ];

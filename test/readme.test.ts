@@ -1,11 +1,12 @@
 // @vitest-environment node
-// README.md promises that its examples run as they stand against `npm run demo`. The npm and
-// TanStack Query examples are run here, with node, against the demo server on a free port; `import 'live-updates'`
+// README.md promises that its examples run as they stand against `npm run demo`, and that every
+// marked example is run by some test (checked below by name). The npm and TanStack Query examples
+// are run here, with node, against the demo server on a free port; `import 'live-updates'`
 // resolves to this package itself (self-reference through the exports map), so dist/ must be
 // built. The script-tag example runs in Chromium: e2e/demo.spec.ts; the React and Vue ones in
 // test/readme-frameworks.test.ts.
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readmeBlock } from '../e2e/fixtures/readme';
@@ -46,6 +47,17 @@ describe('README examples', () => {
     expect(readmeBlock('npm').lang).toBe('js');
     expect(readmeBlock('npm').code).toContain(`from 'live-updates'`);
     expect(readmeBlock('npm').code).toContain(DEMO_ORIGIN);
+  });
+
+  it('every marked example is read by a test file (by its name, as a string literal)', () => {
+    const names = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/<!-- example: ([\w-]+) -->/g)].map((match) => match[1]!);
+    const tests = ['test', 'e2e']
+      .flatMap((dir) => readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).map((file) => join(ROOT, dir, file)))
+      .filter((file) => /\.(spec|test)\.ts$|fixtures\/.*\.ts$/.test(file))
+      .map((file) => readFileSync(file, 'utf8'))
+      .join('\n');
+    expect(names.length).toBeGreaterThan(10);
+    expect(names.filter((name) => !tests.includes(`'${name}'`))).toEqual([]);
   });
 
   it('the npm example runs with node against the demo: it loads the books, then hears a create', async () => {
