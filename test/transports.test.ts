@@ -21,6 +21,25 @@ async function upgraded(): Promise<Socket> {
   return socket;
 }
 
+/**
+ * A memory on a socket connected over `transports` only, whose abandon starts the next attempt
+ * at once (as the connection does); `abandoned()` counts them.
+ */
+async function retrying(transports: Array<'websocket' | 'polling'>) {
+  const server = await startServer();
+  cleanups.push(server.close);
+  const socket = connect(server.url, { forceNew: true, transports });
+  cleanups.push(() => socket.disconnect());
+  await until(() => socket.connected);
+  const clock = createFakeClock();
+  let count = 0;
+  const memory = createTransportMemory(socket.io, clock, () => {
+    count++;
+    memory.attempt();
+  });
+  return { clock, memory, abandoned: () => count };
+}
+
 describe('transport memory', () => {
   it('after losing a WebSocket link: WebSocket only, until an attempt hangs; then polling first, rememberUpgrade off, at once', async () => {
     const socket = await upgraded();
@@ -57,46 +76,26 @@ describe('transport memory', () => {
   });
 
   it('abandons no WebSocket attempt that merely hangs: a fresh connection, so the server is slow (a restart crowd)', async () => {
-    const server = await startServer();
-    cleanups.push(server.close);
-    const socket = connect(server.url, { forceNew: true, transports: ['websocket'] });
-    cleanups.push(() => socket.disconnect());
-    await until(() => socket.connected);
-    const clock = createFakeClock();
-    let abandoned = 0;
-    const memory = createTransportMemory(socket.io, clock, () => {
-      abandoned++;
-      memory.attempt();
-    });
+    const { clock, memory, abandoned } = await retrying(['websocket']);
     memory.lost();
     memory.attempt();
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(0); // socket.io's own connect timeout applies
+    expect(abandoned()).toBe(0); // socket.io's own connect timeout applies
   });
 
   it('abandons long-polling attempts that hang (dead pooled connections), a few in a row at most, then leaves it to socket.io', async () => {
-    const server = await startServer();
-    cleanups.push(server.close);
-    const socket = connect(server.url, { forceNew: true, transports: ['polling'] });
-    cleanups.push(() => socket.disconnect());
-    await until(() => socket.connected);
-    const clock = createFakeClock();
-    let abandoned = 0;
-    const memory = createTransportMemory(socket.io, clock, () => {
-      abandoned++;
-      memory.attempt(); // the connection starts the next attempt at once
-    });
+    const { clock, memory, abandoned } = await retrying(['polling']);
     memory.lost();
     memory.attempt();
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(MAX_ABANDONED_ATTEMPTS);
+    expect(abandoned()).toBe(MAX_ABANDONED_ATTEMPTS);
     memory.renew(); // woke again: a fresh budget
     memory.attempt();
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(2 * MAX_ABANDONED_ATTEMPTS);
+    expect(abandoned()).toBe(2 * MAX_ABANDONED_ATTEMPTS);
     memory.restore(); // connected
     memory.attempt(); // not reconnecting any more: no watch
     clock.advance(10 * ATTEMPT_DEADLINE_MS);
-    expect(abandoned).toBe(2 * MAX_ABANDONED_ATTEMPTS);
+    expect(abandoned()).toBe(2 * MAX_ABANDONED_ATTEMPTS);
   });
 });
