@@ -13,6 +13,7 @@
 // Redis functions (redis-log.ts), so that backends in any language append and publish in one
 // atomic command. Hand-written: no dependency keeps per-key replay logs for socket.io.
 import type { Bus } from './bus.js';
+import { keyOf } from '../subscriptions.js';
 
 /** Where a client stands in one log. */
 export interface LogPosition {
@@ -121,7 +122,6 @@ export function createMemoryLog(options: MemoryLogOptions): ChangeLog {
   const logs = new Map<string, MemoryLog>();
   let lives = 0;
   let opened = 0;
-  const keyOf = (resource: string, scope: string | undefined): string => JSON.stringify([resource, scope ?? null]);
 
   const trim = (log: MemoryLog, at: number): void => {
     const oldest = at - maxAgeMs;

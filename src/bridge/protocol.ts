@@ -219,7 +219,7 @@ export function attachProtocol(io: Server, options: ProtocolOptions): Protocol {
 
   /** The ack of a subscription just joined: with its log position, read after the join, when there is a log. */
   const withPosition = async (subscription: Subscription): Promise<Reply> => {
-    const [line] = await readPositions([{ resource: subscription.resource, ...(subscription.scope === undefined ? {} : { scope: subscription.scope }) }]);
+    const [line] = await readPositions([named(subscription)]);
     return line?.epoch === undefined ? { ok: true } : { ok: true, epoch: line.epoch, offset: line.offset as number };
   };
 
