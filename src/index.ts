@@ -245,11 +245,7 @@ function resolveUrl(url: string | undefined): string {
 const MAX_TIMER_MS = 2_147_483_647;
 
 function checkOptions(options: LiveUpdatesOptions): void {
-  for (const key of ['changeEvent', 'versionEvent'] as const) {
-    const value = options[key];
-    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
-  }
-  for (const key of ['versionUrl', 'versionHeader'] as const) {
+  for (const key of ['changeEvent', 'versionEvent', 'versionUrl', 'versionHeader'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
   }

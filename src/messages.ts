@@ -62,27 +62,23 @@ export function parseChange(payload: unknown): Parsed<Change> {
 }
 
 /**
- * A build as the wire carries it: a number (a CI build number, a deploy sequence), a string of
- * digits (the same number, as environment variables and Redis keep it) or an ISO 8601 time
- * (`2025-11-29T14:58:00Z`, e.g. the commit time).
+ * Only `version` is needed. The other fields are read one by one and leniently: one in a shape
+ * this client does not know (a newer server's build format, say) is dropped, and the version
+ * counts as unordered, rather than the whole announcement being refused.
  */
-const buildSchema = z.union([z.number(), z.string().check(z.regex(/^\s*(\d+|\d{4}-\d\d-\d\d([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?)\s*$/))]);
-/**
- * Only `version` is needed. The other fields are read leniently (`z.catch`): one in a shape this
- * client does not know (a newer server's build format, say) is dropped, and the version counts as
- * unordered, rather than the whole announcement being refused.
- */
-const versionObjectSchema = z.looseObject({
-  version: z.union([z.string(), z.number()]),
-  build: z.catch(z.optional(buildSchema), undefined),
-  minBuild: z.catch(z.optional(buildSchema), undefined),
-  deploy: z.catch(z.optional(z.number().check(z.int(), z.gte(0))), undefined),
-  required: z.catch(z.optional(z.boolean()), undefined),
-});
+const versionObjectSchema = z.looseObject({ version: z.union([z.string(), z.number()]) });
 const versionSchema = z.union([z.string(), z.number(), versionObjectSchema]);
+/** A build as the wire carries it: a number, a string of digits, or an ISO 8601 time (checked by `orderOf`). */
+const buildSchema = z.union([z.number(), z.string()]);
+const deploySchema = z.number().check(z.int(), z.gte(0));
+/** The field's value if it matches `schema`, else `undefined`. */
+const field = <T>(schema: z.ZodMiniType<T>, value: unknown): T | undefined => {
+  const result = schema.safeParse(value);
+  return result.success ? result.data : undefined;
+};
 
 /** A version announcement as it may arrive: `"3f9c2ab"`, `42`, or `{ version, build?, deploy?, required?, minBuild? }`. */
-export type VersionPayload = z.infer<typeof versionSchema>;
+export type VersionPayload = z.infer<typeof versionSchema> | { version: string | number; build?: z.infer<typeof buildSchema>; deploy?: number; required?: boolean; minBuild?: z.infer<typeof buildSchema> };
 
 /**
  * A build's place in the order of builds. Numbers and times are each ordered among themselves;
@@ -114,13 +110,14 @@ export interface VersionInfo {
   minBuild?: BuildOrder;
 }
 
-function orderOf(raw: number | string | undefined): BuildOrder | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw === 'number') return { kind: 'number', value: raw, raw };
-  const text = raw.trim();
+/** A build's order: numbers and digit strings are numbers; ISO 8601 times (a date, maybe a time and zone) are times. */
+function orderOf(raw: unknown): BuildOrder | undefined {
+  const value = field(buildSchema, raw);
+  if (typeof value === 'number') return { kind: 'number', value, raw: value };
+  const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return { kind: 'number', value: Number(text), raw: text };
-  const value = Date.parse(text);
-  return Number.isNaN(value) ? undefined : { kind: 'time', value, raw: text };
+  const time = /^\d{4}-\d\d-\d\d([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?$/.test(text) ? Date.parse(text) : NaN;
+  return Number.isNaN(time) ? undefined : { kind: 'time', value: time, raw: text };
 }
 
 /**
@@ -146,9 +143,10 @@ export function parseVersion(payload: unknown): Parsed<VersionInfo | null> {
   if (typeof data !== 'object') return { ok: true, value: { version, required: false } };
   const build = orderOf(data.build);
   const minBuild = orderOf(data.minBuild);
+  const deploy = field(deploySchema, data.deploy);
   return {
     ok: true,
-    value: { version, required: data.required === true, ...(build ? { build } : {}), ...(minBuild ? { minBuild } : {}), ...(data.deploy === undefined ? {} : { deploy: data.deploy }) },
+    value: { version, required: data.required === true, ...(build ? { build } : {}), ...(minBuild ? { minBuild } : {}), ...(deploy === undefined ? {} : { deploy }) },
   };
 }
 
