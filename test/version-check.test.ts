@@ -262,7 +262,7 @@ describe('through createLiveUpdates', () => {
   });
 
   it('polls versionUrl while the server is down, not while connected; checkResponse and availableVersion; the header name is an option', async () => {
-    const server = await startServer();
+    let server = await startServer();
     cleanups.push(() => server.close());
     const file = createFileServer('{"version":"v1","build":1}');
     const signals = createManualSignals();
@@ -272,7 +272,7 @@ describe('through createLiveUpdates', () => {
       versionUrl: '/version.json',
       versionPollMs: 1000,
       versionHeader: 'X-Build',
-      socketOptions: { transports: ['websocket'], reconnectionDelay: 5000, reconnectionDelayMax: 5000 },
+      socketOptions: { transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 200 },
       environment: { clock: createShiftedClock(), signals: signals.source, fetch: file.fetch },
     });
     cleanups.push(() => live.close());
@@ -286,11 +286,19 @@ describe('through createLiveUpdates', () => {
     expect(file.requests).toHaveLength(1); // connected: no polling
 
     file.deploy('{"version":"v2","build":2}');
-    server.io.disconnectSockets(); // the server let go: socket.io does not reconnect by itself, live-updates does, after its delay
+    const { port } = server;
+    await server.close(); // down: reconnecting, and polling
     await until(() => notices.length === 1, 5000);
-    expect(live.state).not.toBe('connected');
+    expect(live.state).toBe('reconnecting');
     expect(notices).toEqual(['v2']);
     expect(live.availableVersion).toEqual({ version: 'v2', build: 2, required: false });
+
+    server = await startServer({}, port);
+    await until(() => live.state === 'connected', 5000);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a poll sent just before is answered
+    const polled = file.requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(file.requests).toHaveLength(polled); // connected again: polling stopped
 
     live.checkResponse(new Response(null, { headers: { 'X-Build': '{"version":"v3","build":3}' } }));
     expect(notices).toEqual(['v2', 'v3']);
