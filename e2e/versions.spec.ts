@@ -176,3 +176,25 @@ test('the deploy CLI against a real Redis and two pages on a bridge: set offers 
   expect(await available(onV1)).toBeNull();
   for (const page of [onV1, onV2]) expect(await errors(page)).toEqual([]);
 });
+
+test('a failed script or chunk load asks versionUrl at once, with the socket connected: a script that is gone, an unhandled dynamic import that failed', async ({ page }) => {
+  const app = await startVersionsApp({ version: 'v1', build: 1 });
+  // A process of the old build still serves the socket: it says v1.
+  const server = await startAnnouncingServer({ version: 'v1', build: 1 });
+  teardown.push(app.close, server.close);
+  await page.clock.install();
+  await openPage(page, app.url, 'chunks', { version: 'v1', build: 1 }, { socket: `http://127.0.0.1:${server.port}`, versionUrl: '/version.json', poll: '60000' });
+  await expect.poll(() => page.evaluate(() => (window as unknown as VersionsPage).live.state)).toBe('connected');
+  expect(app.requests).toEqual([]);
+
+  // The new build is out and the old build's assets are gone.
+  app.deploy({ version: 'v2', build: 2 });
+  await page.evaluate(() => document.head.append(Object.assign(document.createElement('script'), { src: '/assets/index-3f9c2ab.js' })));
+  await expect.poll(() => notices(page)).toEqual([{ current: 'v1', latest: 'v2', required: false, build: 2 }]);
+  app.deploy({ version: 'v3', build: 3 });
+  await page.clock.runFor(5000); // failed loads ask at most once per 5 s
+  // Nobody handles the rejection, as with a route's lazy chunk (a string: the test's own compiler must not resolve it).
+  await page.evaluate((chunk) => void import(chunk), '/assets/page-8d1e4f0.js');
+  await expect.poll(async () => (await notices(page)).map((notice) => notice.latest)).toEqual(['v2', 'v3']);
+  expect(app.requests.map((request) => request.status)).toEqual([200, 200]);
+});
