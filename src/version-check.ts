@@ -39,10 +39,13 @@ export interface VersionCheckOptions {
   intervalMs: number;
   /** Response header `checkResponse` reads. */
   header: string;
+  /** Schedules the polls, throttles the checks and times requests out. */
   clock: Clock;
+  /** Sends the poll requests. */
   fetch: FetchFn;
   /** Fires a notice. */
   notify(change: VersionChange): void;
+  /** Reports an invalid announcement or a failed poll. */
   report(error: LiveUpdatesError): void;
 }
 
@@ -56,8 +59,11 @@ export interface VersionCheck {
   signal(signal: Signal): void;
   /** Reads the version header of a response. */
   checkResponse(response: ResponseLike): void;
+  /** The notice a listener added now hears (the current offer), or `null`. */
   pending(): VersionChange | null;
+  /** The current offer, or `null`. */
   available(): AvailableVersion | null;
+  /** The running version, once known. */
   current(): string | null;
   /** Stops the timer and aborts a request in flight. */
   close(): void;

@@ -8,8 +8,11 @@ import type { Deploy, VersionKeys, VersionStore } from './versions.js';
 
 /** What the store needs of a node-redis client. */
 export interface VersionClient {
+  /** EVAL, with KEYS and ARGV. */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** GET. */
   get(key: string): Promise<string | null>;
+  /** LRANGE. */
   lRange(key: string, start: number, stop: number): Promise<string[]>;
 }
 

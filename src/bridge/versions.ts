@@ -53,7 +53,9 @@ export interface Deploy extends VersionMessage {
 
 /** What `version show` gives: the version clients are sent, and the deploys `rollback` can return to, newest first. */
 export interface VersionHistory {
+  /** What clients are sent now; `null` before the first deploy. */
   current: VersionMessage | null;
+  /** The deploys `rollback` returns to, newest first (at most {@link HISTORY_LENGTH}). */
   history: Deploy[];
 }
 
@@ -63,6 +65,7 @@ export interface VersionStore {
   set(version: string, options?: DeployOptions): Promise<Deploy>;
   /** Returns to the deploy before the current one, under a new deploy number. Rejects when there is none. */
   rollback(): Promise<Deploy>;
+  /** What clients are sent now, and the deploys a rollback can return to. */
   show(): Promise<VersionHistory>;
   /** What clients are sent now: the deploy record while the name key says its version, else the name alone. */
   read(): Promise<VersionMessage | null>;
@@ -70,9 +73,13 @@ export interface VersionStore {
 
 /** The Redis keys and channels of the version. */
 export interface VersionKeys {
+  /** The name, a plain string (`versionKey`). */
   key: string;
+  /** The current deploy record, JSON. */
   deployKey: string;
+  /** The deploy sequence, an integer. */
   seqKey: string;
+  /** The deploys before the current one, a list, newest first. */
   historyKey: string;
   /** The name goes out here (`versionChannel`). */
   channel: string;
