@@ -100,7 +100,7 @@ export function createVersionCheck(options: VersionCheckOptions): VersionCheck {
       const etag = response.headers.get('etag');
       const modified = response.headers.get('last-modified');
       validator = etag ? ['If-None-Match', etag] : modified ? ['If-Modified-Since', modified] : null;
-      receive(await response.text(), `${url}`);
+      receive(await response.text(), url);
     } catch (cause) {
       if (!closed) report(createError('version-check-failed', `could not read ${url}: ${controller.signal.aborted ? `no answer within ${Math.min(intervalMs, POLL_TIMEOUT_MS)} ms` : describe(cause)}`, { cause }));
     } finally {
