@@ -55,9 +55,10 @@ export interface VersionMessage {
   minBuild?: number | string;
 }
 
-/** A build as the bridge sends it: digits as a number when they fit one exactly, else as announced. */
-const wireBuild = (order: { kind: string; value: number; raw: number | string }): number | string =>
-  typeof order.raw === 'string' && order.kind === 'number' && Number.isSafeInteger(order.value) ? order.value : order.raw;
+/** A build as the bridge sends it: digits as a number when they fit one exactly, else as given. */
+export function wireBuild(raw: number | string): number | string {
+  return typeof raw === 'string' && /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
+}
 
 /**
  * Parses one version announcement: the plain string a deploy script publishes (a JSON string,
@@ -76,10 +77,10 @@ export function parseVersionAnnouncement(raw: string): ParseResult<VersionMessag
     ok: true,
     value: {
       version: checked.data,
-      ...(info.build ? { build: wireBuild(info.build) } : {}),
+      ...(info.build ? { build: wireBuild(info.build.raw) } : {}),
       ...(info.deploy === undefined ? {} : { deploy: info.deploy }),
       ...(info.required ? { required: true as const } : {}),
-      ...(info.minBuild ? { minBuild: wireBuild(info.minBuild) } : {}),
+      ...(info.minBuild ? { minBuild: wireBuild(info.minBuild.raw) } : {}),
     },
   };
 }

@@ -21,7 +21,7 @@
 // deploy script) makes `x` the current version, unordered. The rules live here for the embedded
 // bus and in redis-versions.ts as one Lua script, so that a deploy is one atomic command.
 import type { Bus } from './bus.js';
-import { parseVersionAnnouncement, versionSchema } from './messages.js';
+import { parseVersionAnnouncement, versionSchema, wireBuild } from './messages.js';
 import type { VersionMessage } from './messages.js';
 import { parseVersion } from '../messages.js';
 
@@ -169,7 +169,6 @@ export function createMemoryVersions(bus: Bus, keys: VersionKeys, now: () => num
     await bus.publish(keys.channel, deploy.version);
     return deploy;
   };
-  const numberOr = (text: string): number | string => (/^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : text);
 
   return {
     set: (version, options) =>
@@ -184,11 +183,11 @@ export function createMemoryVersions(bus: Bus, keys: VersionKeys, now: () => num
         seq += 1;
         const next: Deploy = {
           version: checked.version,
-          build: checked.build === '' ? (buildOf(checked.version, deploy) ?? seq) : numberOr(checked.build),
+          build: checked.build === '' ? (buildOf(checked.version, deploy) ?? seq) : wireBuild(checked.build),
           deploy: seq,
           at,
           ...(checked.required ? { required: true as const } : {}),
-          ...(checked.minBuild === '' ? {} : { minBuild: numberOr(checked.minBuild) }),
+          ...(checked.minBuild === '' ? {} : { minBuild: wireBuild(checked.minBuild) }),
         };
         if (deploy && deploy.version !== next.version) keep(deploy);
         return write(next);
