@@ -203,7 +203,7 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
    */
   const emitVersion = (version: VersionMessage, to: Socket | 'everyone'): void => {
     lastVersion = version;
-    const ordered = Object.keys(version).length > 1;
+    const ordered = isOrdered(version);
     if (to !== 'everyone') to.emit(opts.versionEvent, ordered && !to.rooms.has(LEGACY_ROOM) ? version : version.version);
     else if (!ordered) io.local.emit(opts.versionEvent, version.version);
     else {
@@ -212,6 +212,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     }
   };
   const sameVersion = (a: VersionMessage | null, b: VersionMessage | null): boolean => JSON.stringify(a) === JSON.stringify(b);
+  /** More than the name: a build, a deploy number or a severity. */
+  const isOrdered = (version: VersionMessage): boolean => Object.keys(version).length > 1;
   const onVersionMessage = (channel: string, raw: string): void => {
     const parsed = parseVersionAnnouncement(raw);
     if (!parsed.ok) {
@@ -219,7 +221,7 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
       return;
     }
     if (channel === keys.deployChannel) lastRecord = parsed.value.version;
-    else if (Object.keys(parsed.value).length === 1 && parsed.value.version === lastRecord) return;
+    else if (!isOrdered(parsed.value) && parsed.value.version === lastRecord) return;
     else lastRecord = null;
     emitVersion(parsed.value, 'everyone');
   };
