@@ -51,15 +51,20 @@ test('a rolling deploy between two servers announcing A and B: B-built pages nev
   await expect.poll(() => connectedTo(serverB, ['builtB', 'noneFirstB'], {})).toBe(true);
 
   // The rolling deploy: every link moves back and forth between the two servers, three times.
+  // Each move waits until every page is connected on its side too: a link dropped while the
+  // server's CONNECT answer is still on its way would be a failed connection, not a move.
   const names = Object.keys(pages);
+  const allConnected = () => Promise.all(Object.values(pages).map((page) => page.evaluate(() => (window as unknown as VersionsPage).live.state)));
   for (let round = 0; round < 3; round++) {
     for (const target of [serverA, serverB]) {
+      await expect.poll(allConnected).toEqual(names.map(() => 'connected'));
       const before = countOn(target);
       balancer.point(target.port);
       balancer.drop();
       await expect.poll(() => connectedTo(target, names, before)).toBe(true);
     }
   }
+  await expect.poll(allConnected).toEqual(names.map(() => 'connected'));
   for (const name of names) {
     expect(serverA.connections.filter((page) => page === name).length).toBeGreaterThanOrEqual(3);
     expect(serverB.connections.filter((page) => page === name).length).toBeGreaterThanOrEqual(3);
