@@ -95,8 +95,18 @@ async function route(req, res) {
     const version = typeof body?.version === 'string' ? body.version.trim() : '';
     if (!version || version.length > 100) return send(res, 422, { error: 'version must be a non-empty string' });
     renderedVersion = version;
-    await bridge.publishVersion(version); // SET app-version + PUBLISH app-version
-    return send(res, 200, { version });
+    // What `live-updates-bridge version set <version>` does: the next deploy number, the deploy
+    // before kept for a rollback, SET app-version + PUBLISH.
+    const deploy = await bridge.publishVersion(version);
+    return send(res, 200, deploy);
+  }
+
+  if (req.method === 'POST' && url.pathname === '/rollback') {
+    // What `live-updates-bridge version rollback` does: back to the deploy before.
+    const deploy = await bridge.rollbackVersion().catch((error) => ({ error: error.message }));
+    if ('error' in deploy) return send(res, 409, deploy);
+    renderedVersion = deploy.version;
+    return send(res, 200, deploy);
   }
 
   send(res, 404, { error: 'not found' });

@@ -173,7 +173,7 @@ test('announces a new deployed version once; the first one seen is the running o
 
   await redis().client.set('frontend-app-version', 'v2');
   await reannounce(server);
-  expect((await record(page)).versions).toEqual([{ current: 'v1', latest: 'v2' }]);
+  expect((await record(page)).versions).toEqual([{ current: 'v1', latest: 'v2', required: false }]);
 
   await reannounce(server); // v2 again
   expect((await record(page)).versions).toHaveLength(1);
@@ -204,8 +204,8 @@ test('announces a new deployed version once; the first one seen is the running o
   await reannounce(restarted);
   current = await record(page);
   expect(current.versions).toEqual([
-    { current: 'v1', latest: 'v2' },
-    { current: 'v1', latest: 'v3' },
+    { current: 'v1', latest: 'v2', required: false },
+    { current: 'v1', latest: 'v3', required: false },
   ]);
 });
 

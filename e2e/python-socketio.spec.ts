@@ -114,7 +114,7 @@ test('changes arrive in order and the version banner shows once (python-socketio
   await books.deploy('v2'); // announced again: no second notice
   await books.commit({ action: 'create', title: 'After the deploys' }); // one ordered link: once shown, the repeat was delivered
   await expect.poll(() => shown(page)).toContain('After the deploys');
-  expect((await readRecord(page)).versions).toEqual([{ current: 'v1', latest: 'v2' }]);
+  expect((await readRecord(page)).versions).toEqual([{ current: 'v1', latest: 'v2', required: false }]);
 });
 
 test('a server restart (SIGTERM, started again on the same port) is caught up by refetch; the version banner does not come back', async ({ page }) => {
@@ -146,7 +146,7 @@ test('a server restart (SIGTERM, started again on the same port) is caught up by
   expect(fetches.length).toBeGreaterThan(fetchesBefore);
   expect(second.connections()).toBe(1);
   // v2 again on the new connection: no second notice.
-  expect(versions).toEqual([{ current: 'v1', latest: 'v2' }]);
+  expect(versions).toEqual([{ current: 'v1', latest: 'v2', required: false }]);
   // The new process relays: a change after the restart shows live.
   await books.commit({ action: 'update', id: created.id, title: 'After the restart' });
   await expect.poll(() => shown(page)).toEqual(sorted(books.titles()));

@@ -289,42 +289,46 @@ test.describe('deploy task', () => {
     });
   const noticesOf = (page: Page): Promise<VersionChange[]> => page.evaluate(() => (window as unknown as RecordingWindow).notices);
 
-  test('a failed smoke test rolls back: the page running v1 keeps its one banner for v2, the page loaded during the bad release is asked to reload to v1', async ({ page, context }) => {
-    await redis().client.set('app-version', 'v1');
+  test('a failed smoke test rolls back: the page running v1 sees its banner for v2 go again, the page loaded during the bad release is offered no downgrade', async ({ page, context }) => {
     app = await startRecipesApp({ redisUrl: redis().url, html: PAGE });
     const server = app;
+    await app.bridge.publishVersion('v1', { build: 1 }); // the deploy before, by the same task
     await open(page, app.url);
     await expect(page.locator('#state')).toHaveText('live');
     await expect.poll(() => page.evaluate(() => live.version)).toBe('v1');
     await recordNotices(page);
 
-    // While the smoke test runs, v2 is out: a page opened now runs it. Then the smoke test fails.
+    // While the smoke test runs, v2 is out: a page opened now runs it, and the page on v1 shows
+    // its banner. Then the smoke test fails.
     const during = await context.newPage();
     const task = await prepareDeployTask(async () => {
       await open(during, server.url);
       await expect(during.locator('#state')).toHaveText('live');
       await expect.poll(() => during.evaluate(() => live.version)).toBe('v2');
       await recordNotices(during);
+      await expect(page.locator('#banner')).toBeVisible();
       return 500;
     });
     cleanup.push(task.close);
 
-    const rake = await task.deploy(redis().url, 'v2');
+    const rake = await task.deploy(redis().url, 'v2', 2);
     expect(rake.code).not.toBe(0);
     expect(task.releases()).toEqual(['v2', 'v1']);
     expect(await redis().client.get('app-version')).toBe('v1');
 
-    // The page running v2 hears v1 as a new version: its banner asks it to reload.
-    await expect(during.locator('#banner')).toBeVisible();
-    expect(await noticesOf(during)).toEqual([{ current: 'v2', latest: 'v1' }]);
-    // The page running v1 showed its banner for v2 and heard nothing when v1 came back. A change
-    // published after the rollback reaches it after v1 (one Redis subscriber, one socket): once it
-    // shows, v1 has been heard.
-    await app.create('After the rollback');
-    await expect.poll(() => listTitles(page)).toContain('After the rollback');
-    await expect(page.locator('#banner')).toBeVisible();
-    expect(await noticesOf(page)).toEqual([{ current: 'v1', latest: 'v2' }]);
+    // The page running v1: the offer of v2 is withdrawn, and its banner goes.
+    await expect(page.locator('#banner')).toBeHidden();
+    expect(await noticesOf(page)).toEqual([
+      { current: 'v1', latest: 'v2', required: false, build: 2 },
+      { current: 'v1', latest: null, required: false },
+    ]);
     expect(await page.evaluate(() => live.version)).toBe('v1');
+    // The page running v2 is offered no downgrade. A change published after the rollback reaches
+    // it after v1 (one Redis subscriber, one socket): once it shows, v1 has been heard.
+    await app.create('After the rollback');
+    await expect.poll(() => listTitles(during)).toContain('After the rollback');
+    await expect(during.locator('#banner')).toBeHidden();
+    expect(await noticesOf(during)).toEqual([]);
 
     // A page loaded after the rollback runs v1: no banner.
     const after = await context.newPage();

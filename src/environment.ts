@@ -22,12 +22,19 @@ export interface Clock {
  * - `restore`: the page came back from the back/forward cache (`pageshow` with `persisted`);
  * - `wake`: timers stalled and the wall clock jumped (laptop or phone sleep, suspended process);
  * - `network-change`: the network the browser uses changed (Network Information API `change`,
- *   where the browser has it: Chromium), so the link may have died while the page was awake.
+ *   where the browser has it: Chromium), so the link may have died while the page was awake;
+ * - `load-error`: a script, stylesheet or module chunk of the page failed to load (Vite's
+ *   `vite:preloadError`, an `error` event of a `<script>` or `<link>`, or a rejected dynamic
+ *   `import()` / webpack `ChunkLoadError` left unhandled): after a deploy, the running build's
+ *   assets may be gone, so it is a reason to ask for the version.
  */
-export type Signal = 'online' | 'offline' | 'visible' | 'resume' | 'restore' | 'wake' | 'network-change';
+export type Signal = 'online' | 'offline' | 'visible' | 'resume' | 'restore' | 'wake' | 'network-change' | 'load-error';
 
 /** A signal source: starts listening, reports through `emit`, returns its cleanup. */
 export type SignalSource = (emit: (signal: Signal) => void) => () => void;
+
+/** The part of `fetch` the version poll uses (`versionUrl`). */
+export type FetchFn = (url: string, init: { headers: Record<string, string>; cache: 'no-store'; signal: AbortSignal }) => Promise<Response>;
 
 /** The injectable environment of one live-updates instance. */
 export interface Environment {
@@ -35,7 +42,18 @@ export interface Environment {
   clock: Clock;
   /** @default {@link createBrowserSignals} with the same clock */
   signals: SignalSource;
+  /** @default the global `fetch`, looked up at call time */
+  fetch: FetchFn;
 }
+
+/** Calls the global `fetch` late, so a test's stub or a polyfill installed afterwards still applies. */
+export const systemFetch: FetchFn = (url, init) => fetch(url, init);
+
+/**
+ * A rejection a failed module chunk leaves: Chromium's, Firefox's and Safari's words for a dynamic
+ * `import()` that could not load, and webpack's `ChunkLoadError` (name or message).
+ */
+const CHUNK_FAILURE = /dynamically imported module|Importing a module script failed|ChunkLoadError|Loading (CSS )?chunk \S+ failed/i;
 
 /** Calls the globals late, so test frameworks' fake timers installed afterwards still apply. */
 export const systemClock: Clock = {
@@ -70,10 +88,10 @@ export function createBrowserSignals(clock: Clock = systemClock, options: Browse
   const jumpMs = options.jumpMs ?? 1000;
   return (emit) => {
     const cleanups: Array<() => void> = [];
-    const listen = (target: EventTarget | undefined, type: string, handler: (event: Event) => void): void => {
+    const listen = (target: EventTarget | undefined, type: string, handler: (event: Event) => void, capture = false): void => {
       if (!target) return;
-      target.addEventListener(type, handler);
-      cleanups.push(() => target.removeEventListener(type, handler));
+      target.addEventListener(type, handler, capture);
+      cleanups.push(() => target.removeEventListener(type, handler, capture));
     };
     const win = typeof window !== 'undefined' ? window : undefined;
     const doc = typeof document !== 'undefined' ? document : undefined;
@@ -86,6 +104,21 @@ export function createBrowserSignals(clock: Clock = systemClock, options: Browse
       if (doc?.visibilityState === 'visible') emit('visible');
     });
     listen(doc, 'resume', () => emit('resume'));
+    listen(win, 'vite:preloadError', () => emit('load-error'));
+    // A <script> or <link> that fails fires `error` on itself without bubbling: caught on the way down.
+    listen(
+      win,
+      'error',
+      (event) => {
+        const element = event.target as { tagName?: unknown; rel?: unknown } | null;
+        if (element?.tagName === 'SCRIPT' || (element?.tagName === 'LINK' && /stylesheet|preload/.test(String(element.rel)))) emit('load-error');
+      },
+      true,
+    );
+    listen(win, 'unhandledrejection', (event) => {
+      const reason = (event as PromiseRejectionEvent).reason as { name?: unknown; message?: unknown } | null;
+      if (CHUNK_FAILURE.test(`${String(reason?.name)} ${String(reason?.message)}`)) emit('load-error');
+    });
     // Chromium only; not in the DOM typings, hence the structural check.
     const connection = typeof navigator !== 'undefined' ? (navigator as { connection?: unknown }).connection : undefined;
     if (connection instanceof EventTarget) listen(connection, 'change', () => emit('network-change'));

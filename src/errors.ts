@@ -7,8 +7,10 @@
 export type LiveUpdatesErrorCode =
   /** A change message failed validation (wrong shape, bad JSON, unknown action…); it was dropped. */
   | 'invalid-message'
-  /** A version announcement was not a string or number; it was ignored. */
+  /** A version announcement (socket message, `versionUrl` body, response header) was not a string, a number or `{ version }`; it was ignored. */
   | 'invalid-version'
+  /** Polling `versionUrl` failed (network error, an HTTP status other than 200 or 304, no answer within the deadline); polled again at the next interval. */
+  | 'version-check-failed'
   /** A subscriber, state, version or error listener threw; the others still ran. */
   | 'handler-error'
   /** A `refetch` attempt rejected, threw or missed its deadline (`attempt` says which); it is retried with backoff. */

@@ -6,21 +6,23 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import { createCatchUp, isSharedGap, MIN_DEADLINE_MS, type GapReason, type RefetchFn } from './catch-up';
 import { createReplay } from './replay';
 import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
-import { createBrowserSignals, systemClock, type Clock, type SignalSource } from './environment';
+import { createBrowserSignals, systemClock, systemFetch, type Clock, type FetchFn, type SignalSource } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
-import { parseChange, parseResync, parseVersion, type Change } from './messages';
+import { parseChange, parseResync, parseVersion, type Change, type VersionPayload } from './messages';
 import { createRouter, type ChangeHandler } from './router';
 import { createSubscriptions, keyOf } from './subscriptions';
-import { createVersionTracker, type VersionChange } from './version';
+import type { AvailableVersion, VersionChange } from './version';
+import { createVersionCheck, type ResponseLike } from './version-check';
 
 export type { ConnectionState, StateInfo, StateReason } from './connection';
-export type { Clock, Environment, Signal, SignalSource, TimerHandle, BrowserSignalOptions } from './environment';
+export type { Clock, Environment, FetchFn, Signal, SignalSource, TimerHandle, BrowserSignalOptions } from './environment';
 export type { GapReason, RefetchContext, RefetchFn, RefetchReason } from './catch-up';
 export { createBrowserSignals, systemClock } from './environment';
 export type { LiveUpdatesError, LiveUpdatesErrorCode } from './errors';
-export type { Change, ChangeAction } from './messages';
+export type { Change, ChangeAction, VersionPayload } from './messages';
 export type { ChangeHandler } from './router';
-export type { VersionChange } from './version';
+export type { AvailableVersion, VersionChange } from './version';
+export type { ResponseLike } from './version-check';
 export { PROTOCOL } from './subscriptions';
 
 /** The event the bridge sends when clients may have missed changes (e.g. after a Redis outage). */
@@ -44,15 +46,41 @@ export interface LiveUpdatesOptions {
    */
   changeEvent?: string;
   /**
-   * The event carrying the deployed version (a string such as a git sha).
+   * The event carrying the deployed version: a string such as a git sha, a number, or
+   * `{ version, build?, deploy?, required?, minBuild? }` (what the bridge sends); see
+   * {@link VersionPayload} and the README's version rule.
    * @default 'app-version'
    */
   versionEvent?: string;
   /**
-   * The version this page was built with. Without it, the first version announced is taken as the running one.
+   * The version this page was built with: a string, or `{ version, build }` where `build` is a
+   * number (a CI build number) or an ISO time, injected at build time (Vite `define`, rollup
+   * `replace`). With a build, only newer builds are offered: no downgrade prompt in a rolling
+   * deploy. Without it, the first version announced is taken as the running one.
    * @default undefined
    */
-  currentVersion?: string;
+  currentVersion?: string | { version: string; build?: number | string };
+  /**
+   * A file with the deployed version (same shapes as the version event, as JSON or plain text),
+   * e.g. `'/version.json'`, asked with conditional requests (ETag → 304) every `versionPollMs`
+   * while the socket is connecting or reconnecting, once on wake or when the page is shown again
+   * (at most once per `versionPollMs`), and when a script or chunk of the page fails to load
+   * (at most once per 5 s). Never while connected: the socket says it then.
+   * @default undefined (no polling)
+   */
+  versionUrl?: string;
+  /**
+   * Interval of the `versionUrl` poll, in ms; also the least time between two checks on wake.
+   * From 1000 to 2³¹−1.
+   * @default 60000
+   */
+  versionPollMs?: number;
+  /**
+   * The response header {@link LiveUpdates.checkResponse} reads (case-insensitive). A
+   * cross-origin API must list it in `Access-Control-Expose-Headers`.
+   * @default 'X-App-Version'
+   */
+  versionHeader?: string;
   /**
    * socket.io `auth`: an object, or a callback asked again on every (re)connect so tokens stay fresh.
    * @default undefined
@@ -95,10 +123,10 @@ export interface LiveUpdatesOptions {
    */
   refetchTimeoutMs?: number;
   /**
-   * Clock and browser signals, injectable for tests.
-   * @default { clock: systemClock, signals: createBrowserSignals(clock) }
+   * Clock, browser signals and `fetch` (for `versionUrl`), injectable for tests.
+   * @default { clock: systemClock, signals: createBrowserSignals(clock), fetch: systemFetch }
    */
-  environment?: { clock?: Clock; signals?: SignalSource };
+  environment?: { clock?: Clock; signals?: SignalSource; fetch?: FetchFn };
 }
 
 /** Options of {@link LiveUpdates.subscribe}. */
@@ -145,6 +173,12 @@ export interface LiveUpdates {
   /** The running version: `currentVersion`, or the first version announced; `null` until known. */
   readonly version: string | null;
   /**
+   * The version on offer now, `{ version, build?, required }`, or `null`: what the last
+   * `onNewVersion` notice said.
+   * @example if (live.availableVersion?.required) location.reload();
+   */
+  readonly availableVersion: AvailableVersion | null;
+  /**
    * Calls `listener` whenever the state or its details (reason, next retry) change.
    * @example const off = live.onStateChange((state, { reason, nextRetryAt }) => render(state, reason, nextRetryAt));
    * @returns its unsubscribe
@@ -170,11 +204,22 @@ export interface LiveUpdates {
    */
   refetch(resource: string, scope?: string): void;
   /**
-   * Calls `listener` once per new deployed version; a listener added later hears the latest pending one.
-   * @example live.onNewVersion(({ latest }) => showBanner(`Version ${latest} is out — reload`));
+   * Calls `listener` each time the version on offer changes: a newer version was deployed
+   * (`{ current, latest, required, build? }`), the offer was replaced (a rollback to a build
+   * still newer than this page's), or withdrawn (`latest: null`, after a rollback to this page's
+   * build or an older one; only servers that number their deploys, as the bridge does, withdraw).
+   * A listener added later hears the current offer at once.
+   * @example live.onNewVersion(({ latest, required }) => (latest ? showBanner(latest, required) : hideBanner()));
    * @returns its unsubscribe
    */
   onNewVersion(listener: (change: VersionChange) => void): () => void;
+  /**
+   * Reads the version header (`versionHeader`, `X-App-Version` by default) of one of the app's
+   * own API responses and treats it as an announcement. A response without it is ignored.
+   * Throws a TypeError for something without `headers.get`.
+   * @example const response = await fetch('/api/books'); live.checkResponse(response);
+   */
+  checkResponse(response: ResponseLike): void;
   /**
    * Calls `listener` for every run-time problem (malformed message, throwing handler, failed refetch, refused connection).
    * @example live.onError((error) => console.warn(error.code, error.message));
@@ -200,12 +245,12 @@ function resolveUrl(url: string | undefined): string {
 const MAX_TIMER_MS = 2_147_483_647;
 
 function checkOptions(options: LiveUpdatesOptions): void {
-  for (const key of ['changeEvent', 'versionEvent'] as const) {
+  for (const key of ['changeEvent', 'versionEvent', 'versionUrl', 'versionHeader'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
   }
   // Timers take at most 2³¹−1 ms; a longer one fires at once.
-  for (const [key, min] of [['probeTimeoutMs', 0], ['refetchSpreadMs', 0], ['refetchTimeoutMs', MIN_DEADLINE_MS]] as const) {
+  for (const [key, min] of [['probeTimeoutMs', 0], ['refetchSpreadMs', 0], ['refetchTimeoutMs', MIN_DEADLINE_MS], ['versionPollMs', 1000]] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === 'number' && value >= min && value <= MAX_TIMER_MS)) throw new TypeError(`live-updates: \`${key}\` must be a number of ms from ${min} to ${MAX_TIMER_MS}.`);
   }
@@ -220,6 +265,12 @@ function checkOptions(options: LiveUpdatesOptions): void {
  */
 export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates {
   checkOptions(options);
+  const built = options.currentVersion;
+  const initial = parseVersion(built);
+  // An unreadable build would silently make every announcement unordered: a programmer error.
+  if (!initial.ok || (built && typeof built === 'object' && built.build !== undefined && !initial.value?.build)) {
+    throw new TypeError('live-updates: `currentVersion` must be a string or { version, build? } (build: a number, digits or an ISO time).');
+  }
   const clock = options.environment?.clock ?? systemClock;
   const signals = options.environment?.signals ?? createBrowserSignals(clock);
   const changeEvent = options.changeEvent ?? 'rt-change';
@@ -249,7 +300,16 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
 
   const reportHandlerError = (resource: string, cause: unknown): void => report(createError('handler-error', `handler for "${resource}" threw: ${describe(cause)}`, { resource, cause }));
   const router = createRouter(reportHandlerError);
-  const versions = createVersionTracker(options.currentVersion);
+  const versions = createVersionCheck({
+    initial: initial.value,
+    url: options.versionUrl,
+    intervalMs: options.versionPollMs ?? 60_000,
+    header: options.versionHeader ?? 'X-App-Version',
+    clock,
+    fetch: options.environment?.fetch ?? systemFetch,
+    notify: (change) => emitter.emit('version', change),
+    report,
+  });
 
   const invalid = (reason: string, cause: unknown): void => report(createError('invalid-message', `dropped malformed "${changeEvent}" message: ${reason}`, { cause }));
   /** A gap whose catch-up waits for the greeting: the change log may cover it. */
@@ -272,12 +332,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     if (parsed.ok) replay.receive(parsed.value);
     else invalid(parsed.reason, parsed.cause);
   };
-  const onVersion = (payload: unknown): void => {
-    const parsed = parseVersion(payload);
-    if (!parsed.ok) return report(createError('invalid-version', `ignored "${versionEvent}" message: ${parsed.reason}`, { cause: parsed.cause }));
-    const notice = versions.receive(parsed.value);
-    if (notice) emitter.emit('version', notice);
-  };
+  const onVersion = (payload: unknown): void => versions.receive(payload, `"${versionEvent}" message`);
   const onResync = (payload: unknown): void => {
     parseResync(payload);
     catchUp.gap('server-resync');
@@ -329,7 +384,10 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   connection = createConnection(socket, {
     clock,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
-    onState: (info) => emitter.emit('state', info),
+    onState(info) {
+      versions.state(info.state);
+      emitter.emit('state', info);
+    },
     onUp() {
       replay.connected();
       subscriptions.connected();
@@ -347,7 +405,10 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
     onKicked: (delayMs) => report(createError('kicked', `the server ended the connection right after accepting it; trying again in ${delayMs} ms`)),
   });
-  const stopSignals = signals((signal) => connection.signal(signal));
+  const stopSignals = signals((signal) => {
+    if (signal !== 'load-error') connection.signal(signal);
+    versions.signal(signal);
+  });
   let closed = false;
 
   return {
@@ -359,6 +420,9 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     },
     get version() {
       return versions.current();
+    },
+    get availableVersion() {
+      return versions.available();
     },
     onStateChange: (listener) => listen('state', (info) => listener(info.state, info)),
     subscribe(resource, handler, subscribeOptions = {}) {
@@ -385,11 +449,13 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
         off();
       };
     },
+    checkResponse: (response) => versions.checkResponse(response),
     onError: (listener) => listen('error', listener),
     close() {
       if (closed) return;
       closed = true;
       stopSignals();
+      versions.close();
       socket.off(changeEvent, onChange);
       socket.off(versionEvent, onVersion);
       socket.off(RESYNC_EVENT, onResync);

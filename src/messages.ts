@@ -61,19 +61,93 @@ export function parseChange(payload: unknown): Parsed<Change> {
   return { ok: false, reason: `${where}${issue?.message ?? 'invalid change'}`, cause: result.error.issues };
 }
 
-const versionSchema = z.union([z.string(), z.number(), z.looseObject({ version: z.union([z.string(), z.number()]) })]);
+/**
+ * Only `version` is needed. The other fields are read one by one and leniently: one in a shape
+ * this client does not know (a newer server's build format, say) is dropped, and the version
+ * counts as unordered, rather than the whole announcement being refused.
+ */
+const versionObjectSchema = z.looseObject({ version: z.union([z.string(), z.number()]) });
+const versionSchema = z.union([z.string(), z.number(), versionObjectSchema]);
+/** A build as the wire carries it: a number, a string of digits, or an ISO 8601 time (checked by `orderOf`). */
+const buildSchema = z.union([z.number(), z.string()]);
+const deploySchema = z.number().check(z.int(), z.gte(0));
+/** The field's value if it matches `schema`, else `undefined`. */
+const field = <T>(schema: z.ZodMiniType<T>, value: unknown): T | undefined => {
+  const result = schema.safeParse(value);
+  return result.success ? result.data : undefined;
+};
+
+/** A version announcement as it may arrive: `"3f9c2ab"`, `42`, or `{ version, build?, deploy?, required?, minBuild? }`. */
+export type VersionPayload = z.infer<typeof versionSchema> | { version: string | number; build?: z.infer<typeof buildSchema>; deploy?: number; required?: boolean; minBuild?: z.infer<typeof buildSchema> };
 
 /**
- * Validates a version announcement: a string (a git sha), a number, or `{ version }`.
- * `null`, `undefined` and blank strings mean "no version known" and yield `{ ok: true, value: null }`.
+ * A build's place in the order of builds. Numbers and times are each ordered among themselves;
+ * a number and a time cannot be compared (`kind` says which one this is).
  */
-export function parseVersion(payload: unknown): Parsed<string | null> {
+export interface BuildOrder {
+  kind: 'number' | 'time';
+  /** The number itself, or the time in ms since the epoch. */
+  value: number;
+  /** As announced (what notices show). */
+  raw: number | string;
+}
+
+/** A parsed version announcement. */
+export interface VersionInfo {
+  /** The version name (a git sha, a tag…), trimmed. */
+  version: string;
+  /** Where it stands among builds, when it says: its announcements are then ordered. */
+  build?: BuildOrder;
+  /**
+   * The deploy sequence (the bridge's `version set`/`rollback` stamp each deploy with the next
+   * one): orders announcements among themselves, so a rollback (a later deploy of an older build)
+   * can be told from an old server still announcing an older build.
+   */
+  deploy?: number;
+  /** The server says every page older than this build must reload. */
+  required: boolean;
+  /** The oldest build the server still supports: pages below it must reload. */
+  minBuild?: BuildOrder;
+}
+
+/** A build's order: numbers and digit strings are numbers; ISO 8601 times (a date, maybe a time and zone) are times. */
+function orderOf(raw: unknown): BuildOrder | undefined {
+  const value = field(buildSchema, raw);
+  if (typeof value === 'number') return { kind: 'number', value, raw: value };
+  const text = value?.trim() ?? '';
+  if (/^\d+$/.test(text)) return { kind: 'number', value: Number(text), raw: text };
+  const time = /^\d{4}-\d\d-\d\d([T ][\d:.]+)?(Z|[+-]\d\d:?\d\d)?$/.test(text) ? Date.parse(text) : NaN;
+  return Number.isNaN(time) ? undefined : { kind: 'time', value: time, raw: text };
+}
+
+/**
+ * Validates a version announcement: a string (a git sha), a number, or `{ version }` with an
+ * optional `build` (number, digits or ISO time), `deploy` (integer), `required` (boolean) and
+ * `minBuild`; a string holding such JSON (what Ruby, PHP and Python emitters, headers and
+ * `version.json` files carry) is decoded first. `null`, `undefined` and blank strings mean "no
+ * version known" and yield `{ ok: true, value: null }`.
+ */
+export function parseVersion(payload: unknown): Parsed<VersionInfo | null> {
   if (payload === null || payload === undefined) return { ok: true, value: null };
-  const result = versionSchema.safeParse(payload);
+  let value: unknown = payload;
+  if (typeof payload === 'string' && /^\s*[{"]/.test(payload)) {
+    const decoded = decode(payload);
+    if (!decoded.ok) return decoded;
+    value = decoded.value;
+  }
+  const result = versionSchema.safeParse(value);
   if (!result.success) return { ok: false, reason: 'version must be a string, a number or { version }', cause: result.error.issues };
-  const raw = typeof result.data === 'object' ? result.data.version : result.data;
-  const value = String(raw).trim();
-  return { ok: true, value: value === '' ? null : value };
+  const data = result.data;
+  const version = String(typeof data === 'object' ? data.version : data).trim();
+  if (version === '') return { ok: true, value: null };
+  if (typeof data !== 'object') return { ok: true, value: { version, required: false } };
+  const build = orderOf(data.build);
+  const minBuild = orderOf(data.minBuild);
+  const deploy = field(deploySchema, data.deploy);
+  return {
+    ok: true,
+    value: { version, required: data.required === true, ...(build ? { build } : {}), ...(minBuild ? { minBuild } : {}), ...(deploy === undefined ? {} : { deploy }) },
+  };
 }
 
 const resyncSchema = z.looseObject({ reason: z.optional(z.string()) });

@@ -2,8 +2,9 @@
 // notice through useSyncExternalStore, and subscriptions shared across components
 // (adapters/shared-subscriptions.ts) with each component's latest handler. React ≥ 18.
 import { createContext, createElement, useCallback, useContext, useEffect, useLayoutEffect, useRef, useSyncExternalStore, type ReactElement, type ReactNode } from 'react';
-import type { ChangeHandler, LiveUpdates, StateInfo, SubscribeOptions, VersionChange } from './index';
-import { versionStoreOf } from './adapters/new-version';
+import type { ChangeHandler, LiveUpdates, StateInfo, SubscribeOptions } from './index';
+export type { OfferedVersion } from './adapters/new-version';
+import { versionStoreOf, type OfferedVersion } from './adapters/new-version';
 import { join } from './adapters/shared-subscriptions';
 
 const LiveUpdatesContext = createContext<LiveUpdates | null>(null);
@@ -52,13 +53,14 @@ export function useLiveStatus(): StateInfo {
 }
 
 /**
- * The latest new deployed version, `{ current, latest }`, or `null` while there is none (always
- * `null` during server rendering). A component that mounts after the announcement gets it too.
+ * The version on offer, `{ current, latest, required, build? }` as `live.onNewVersion` gives it, or
+ * `null` while there is none: before any announcement, after a rollback withdrew it, and always
+ * during server rendering. A component that mounts after the announcement gets it too.
  * @example
  * const update = useNewVersion();
  * return update && <button onClick={() => location.reload()}>Version {update.latest} is out — reload</button>;
  */
-export function useNewVersion(): VersionChange | null {
+export function useNewVersion(): OfferedVersion | null {
   const store = versionStoreOf(useLiveUpdates());
   return useSyncExternalStore(store.subscribe, store.get, () => null);
 }

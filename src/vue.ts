@@ -2,8 +2,9 @@
 // new-version notice as refs, and subscriptions shared across components
 // (adapters/shared-subscriptions.ts); everything ends with the effect scope that made it. Vue ≥ 3.3.
 import { getCurrentScope, hasInjectionContext, inject, onScopeDispose, shallowRef, toRef, toValue, watch, type App, type InjectionKey, type MaybeRefOrGetter, type Ref } from 'vue';
-import type { ChangeHandler, LiveUpdates, RefetchFn, StateInfo, VersionChange } from './index';
-import { versionStoreOf } from './adapters/new-version';
+import type { ChangeHandler, LiveUpdates, RefetchFn, StateInfo } from './index';
+export type { OfferedVersion } from './adapters/new-version';
+import { versionStoreOf, type OfferedVersion } from './adapters/new-version';
 import { join } from './adapters/shared-subscriptions';
 
 /** The injection key of the instance: `provide(LIVE_UPDATES_KEY, live)` for one subtree. */
@@ -56,13 +57,14 @@ export function useLiveStatus(): Readonly<Ref<StateInfo>> {
 }
 
 /**
- * The latest new deployed version, `{ current, latest }`, or `null` while there is none, as a
+ * The version on offer, `{ current, latest, required, build? }` as `live.onNewVersion` gives it, or
+ * `null` while there is none (before any announcement, or after a rollback withdrew it), as a
  * read-only ref; a component set up after the announcement gets it too. Stops listening when the
  * calling scope ends. Throws a TypeError outside a scope or without an instance.
  * @example
  * const update = useNewVersion(); // <p v-if="update">Version {{ update.latest }} is out</p>
  */
-export function useNewVersion(): Readonly<Ref<VersionChange | null>> {
+export function useNewVersion(): Readonly<Ref<OfferedVersion | null>> {
   needScope('useNewVersion');
   const store = versionStoreOf(useLiveUpdates());
   const notice = shallowRef(store.get());

@@ -51,4 +51,34 @@ describe('browser signals', () => {
     expect(log).toEqual(['wake']);
     stop();
   });
+
+  it('reports a failed script, stylesheet or chunk load as load-error, and nothing else', () => {
+    const log: Signal[] = [];
+    const stop = createBrowserSignals(createFakeClock())((signal) => log.push(signal));
+    window.dispatchEvent(new Event('vite:preloadError'));
+    const fail = (element: Element) => {
+      document.body.append(element);
+      element.dispatchEvent(new Event('error')); // load errors do not bubble: caught on the way down
+      element.remove();
+    };
+    fail(document.createElement('script'));
+    fail(Object.assign(document.createElement('link'), { rel: 'stylesheet' }));
+    fail(Object.assign(document.createElement('link'), { rel: 'modulepreload' }));
+    fail(Object.assign(document.createElement('link'), { rel: 'icon' }));
+    fail(document.createElement('img'));
+    const rejected = (reason: unknown) => {
+      const event = new Event('unhandledrejection') as Event & { reason?: unknown };
+      Object.defineProperty(event, 'reason', { value: reason });
+      window.dispatchEvent(event);
+    };
+    rejected(new TypeError('Failed to fetch dynamically imported module: https://app.example/assets/page-3f9c2ab.js'));
+    rejected(Object.assign(new Error('Loading chunk 42 failed.'), { name: 'ChunkLoadError' }));
+    rejected(new TypeError('Importing a module script failed.'));
+    rejected(new Error('something else'));
+    rejected(null);
+    expect(log).toEqual(['load-error', 'load-error', 'load-error', 'load-error', 'load-error', 'load-error', 'load-error']);
+    stop();
+    window.dispatchEvent(new Event('vite:preloadError'));
+    expect(log).toHaveLength(7);
+  });
 });

@@ -100,14 +100,14 @@ describe('createLiveUpdates against a real socket.io server', () => {
     expect(notices[2]).toBe('v1->v4');
     // A listener added later hears the pending notice.
     const late = await new Promise((resolve) => live.onNewVersion(resolve));
-    expect(late).toEqual({ current: 'v1', latest: 'v4' });
+    expect(late).toEqual({ current: 'v1', latest: 'v4', required: false });
   });
 
   it('takes currentVersion as the running version', async () => {
     const { server, live } = await setup({}, { currentVersion: 'build-7' });
     server.io.on('connection', (socket) => socket.emit('app-version', 'build-8'));
     const notices = await new Promise((resolve) => live.onNewVersion(resolve));
-    expect(notices).toEqual({ current: 'build-7', latest: 'build-8' });
+    expect(notices).toEqual({ current: 'build-7', latest: 'build-8', required: false });
   });
 
   it('reconnects after the server disconnects it and refetches once', async () => {

@@ -40,15 +40,35 @@ describe('parseChange', () => {
 
 describe('parseVersion', () => {
   it('reads strings, numbers and { version }, trimming', () => {
-    expect(parseVersion(' abc123 ')).toEqual({ ok: true, value: 'abc123' });
-    expect(parseVersion(42)).toEqual({ ok: true, value: '42' });
-    expect(parseVersion({ version: 'v2' })).toEqual({ ok: true, value: 'v2' });
+    expect(parseVersion(' abc123 ')).toEqual({ ok: true, value: { version: 'abc123', required: false } });
+    expect(parseVersion(42)).toEqual({ ok: true, value: { version: '42', required: false } });
+    expect(parseVersion({ version: 'v2' })).toEqual({ ok: true, value: { version: 'v2', required: false } });
+  });
+  it('reads the ordered form: build (number, digits or ISO time), deploy, required, minBuild', () => {
+    expect(parseVersion({ version: 'v2', build: 12, deploy: 4, required: true, minBuild: '10', extra: 'kept out' })).toEqual({
+      ok: true,
+      value: { version: 'v2', build: { kind: 'number', value: 12, raw: 12 }, deploy: 4, required: true, minBuild: { kind: 'number', value: 10, raw: '10' } },
+    });
+    expect(parseVersion({ version: 'v3', build: '2025-11-29T14:58:00Z' })).toEqual({
+      ok: true,
+      value: { version: 'v3', required: false, build: { kind: 'time', value: Date.UTC(2025, 10, 29, 14, 58), raw: '2025-11-29T14:58:00Z' } },
+    });
+  });
+  it('decodes JSON strings (emitters, headers and version.json send them)', () => {
+    expect(parseVersion('{"version":"v2","build":3}')).toEqual({ ok: true, value: { version: 'v2', required: false, build: { kind: 'number', value: 3, raw: 3 } } });
+    expect(parseVersion(' "v2" ')).toEqual({ ok: true, value: { version: 'v2', required: false } });
+    expect(parseVersion('{').ok).toBe(false);
+  });
+  it('drops fields in shapes it does not know (a newer server) instead of refusing the version', () => {
+    for (const odd of [{ build: '1.2.3' }, { build: -1.5e999 }, { build: '2025-13-45T99:00:00Z' }, { deploy: 1.5 }, { deploy: '4' }, { required: 'yes' }, { minBuild: {} }]) {
+      expect(parseVersion({ version: 'v2', ...odd })).toEqual({ ok: true, value: { version: 'v2', required: false } });
+    }
   });
   it('treats null, undefined and blank as no version', () => {
-    for (const empty of [null, undefined, '', '   ']) expect(parseVersion(empty)).toEqual({ ok: true, value: null });
+    for (const empty of [null, undefined, '', '   ', { version: ' ' }]) expect(parseVersion(empty)).toEqual({ ok: true, value: null });
   });
   it('rejects other shapes', () => {
-    for (const bad of [true, [], { v: 1 }]) expect(parseVersion(bad).ok).toBe(false);
+    for (const bad of [true, [], { v: 1 }, '{"v":1}']) expect(parseVersion(bad).ok).toBe(false);
   });
 });
 

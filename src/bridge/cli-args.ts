@@ -4,17 +4,37 @@ import { parseArgs } from 'node:util';
 import type { BridgeOptions } from './options.js';
 import { bridgeDefaults } from './options.js';
 import { createTokenAuthorizer } from './tokens.js';
+import type { DeployOptions } from './versions.js';
 
-/** What the command line asks for: start a bridge with these options, or print help. */
-export type CliCommand = { kind: 'run'; options: BridgeOptions } | { kind: 'publish'; change: string; options: BridgeOptions } | { kind: 'help'; text: string };
+/**
+ * What the command line asks for: start a bridge with these options, publish one change, deploy
+ * or roll back a version or show it, or print help.
+ */
+export type CliCommand =
+  | { kind: 'run'; options: BridgeOptions }
+  | { kind: 'publish'; change: string; options: BridgeOptions }
+  | { kind: 'version'; action: 'set'; version: string; deploy: DeployOptions; options: BridgeOptions }
+  | { kind: 'version'; action: 'rollback' | 'show'; options: BridgeOptions }
+  | { kind: 'help'; text: string };
 
 /** The `--help` text, listing every flag with its environment variable and default. */
 export const cliUsage = `Usage: live-updates-bridge [options]
        live-updates-bridge publish '<change as JSON>' --redis <url> [log options]
+       live-updates-bridge version set <version> [--build <n|ISO time>] [--required] [--min-build <n|ISO time>] --redis <url>
+       live-updates-bridge version rollback --redis <url>
+       live-updates-bridge version show --redis <url>
 
 Relays Redis pub/sub (or an embedded bus) to browsers over socket.io. \`publish\` appends one
 change to the change log and publishes it (what FCALL lu_publish 0 '<json>' does), prints its
 { epoch, offset } and exits; it needs Redis.
+
+\`version set\` deploys a version in one atomic step: the next deploy number, the deploy before
+kept for rollback, SET <version-key> <version> (the plain name, as before) and its record, PUBLISH.
+Give --build the value your pages were built with as currentVersion.build (a CI build number or
+an ISO time); without it, the version's earlier build, else its deploy number. --required: pages
+older than this build must reload; --min-build: pages below this build must reload.
+\`version rollback\` returns to the deploy before the current one (exit 1 when there is none);
+\`version show\` prints { current, history }. Each prints JSON on stdout and needs Redis.
 
   --port <n>             PORT             port to listen on (default ${bridgeDefaults.port}; 0 = any free port)
   --host <addr>          HOST             interface (default ${bridgeDefaults.host}; 0.0.0.0 for all)
@@ -39,6 +59,9 @@ change to the change log and publishes it (what FCALL lu_publish 0 '<json>' does
   --log-max-length <n>   LU_LOG_MAX_LENGTH  changes kept per resource in the change log (default ${bridgeDefaults.logMaxLength}; 0 = no log)
   --log-max-age <ms>     LU_LOG_MAX_AGE_MS  how long a change stays in the log (default ${bridgeDefaults.logMaxAgeMs})
   --log-key-prefix <p>   LU_LOG_KEY_PREFIX  prefix of the log's Redis keys (default ${bridgeDefaults.logKeyPrefix})
+  --build <b>            (version set) the build: a whole number or an ISO time
+  --required             (version set) every older page must reload
+  --min-build <b>        (version set) pages below this build must reload
   -h, --help             print this help
 
 Flags win over environment variables. GET /healthz answers { ok, redis, clients }.`;
@@ -82,13 +105,21 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
   );
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { ...stringOptions, help: { type: 'boolean', short: 'h' } },
+    options: { ...stringOptions, help: { type: 'boolean', short: 'h' }, build: { type: 'string' }, required: { type: 'boolean' }, 'min-build': { type: 'string' } },
     strict: true,
     allowPositionals: true,
   });
   if (values.help === true) return { kind: 'help', text: cliUsage };
   const [verb, change, ...extra] = positionals;
-  if (verb !== undefined && (verb !== 'publish' || change === undefined || extra.length > 0)) throw new TypeError(`unexpected arguments: ${positionals.join(' ')} (the only command is: publish '<json>')`);
+  const action = verb === 'version' ? change : undefined;
+  const valid =
+    verb === undefined ||
+    (verb === 'publish' && change !== undefined && extra.length === 0) ||
+    (action === 'set' && extra.length === 1) ||
+    ((action === 'rollback' || action === 'show') && extra.length === 0);
+  if (!valid) throw new TypeError(`unexpected arguments: ${positionals.join(' ')} (the commands are: publish '<json>', version set <version>, version rollback, version show)`);
+  const deployFlags = { build: values.build, required: values.required, minBuild: values['min-build'] };
+  if (action !== 'set' && Object.values(deployFlags).some((value) => value !== undefined)) throw new TypeError('--build, --required and --min-build go with `version set <version>`');
   const get = (flag: Flag): string | undefined => {
     const fromFlag: unknown = (values as Record<string, unknown>)[flag];
     const value = typeof fromFlag === 'string' ? fromFlag : env[flags[flag]];
@@ -130,5 +161,10 @@ export function parseCli(argv: readonly string[], env: Readonly<Record<string, s
     authorize: secret ? createTokenAuthorizer({ secret }) : undefined,
   };
   const defined: BridgeOptions = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  if (action === 'set') {
+    const deploy: DeployOptions = Object.fromEntries(Object.entries(deployFlags).filter(([, value]) => value !== undefined));
+    return { kind: 'version', action, version: extra[0] as string, deploy, options: defined };
+  }
+  if (action === 'rollback' || action === 'show') return { kind: 'version', action, options: defined };
   return change === undefined ? { kind: 'run', options: defined } : { kind: 'publish', change, options: defined };
 }

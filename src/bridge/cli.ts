@@ -8,6 +8,8 @@ import { createRedisBus, redactUrl } from './redis-bus.js';
 import { resolveOptions } from './options.js';
 import type { BridgeOptions } from './options.js';
 import { checkChange } from './messages.js';
+import { versionKeys } from './versions.js';
+import type { DeployOptions } from './versions.js';
 
 const logger = createConsoleLogger();
 
@@ -25,6 +27,9 @@ async function main(): Promise<void> {
   }
   if (command.kind === 'publish') {
     process.exit(await publish(command.change, command.options));
+  }
+  if (command.kind === 'version') {
+    process.exit(await version(command.action, command.action === 'set' ? command.version : '', command.action === 'set' ? command.deploy : {}, command.options));
   }
 
   // Last line of defence: a stray rejection or exception is logged, never fatal.
@@ -78,6 +83,31 @@ async function publish(json: string, options: BridgeOptions): Promise<number> {
   } catch (error) {
     console.error(`live-updates-bridge publish: ${describeError(error)}`);
     return 1;
+  } finally {
+    await bus.close();
+  }
+}
+
+/**
+ * `version set|rollback|show`: one deploy-store command on Redis, its result as JSON on stdout
+ * (nothing else: `version show > version.json` must stay JSON); the exit code.
+ */
+async function version(action: 'set' | 'rollback' | 'show', name: string, deploy: DeployOptions, options: BridgeOptions): Promise<number> {
+  const quiet = { ...logger, info: () => undefined };
+  const opts = resolveOptions({ ...options, logger: quiet });
+  if (!opts.redisUrl) {
+    console.error(`live-updates-bridge version ${action}: needs --redis <url> (or REDIS_URL): the version lives in Redis`);
+    return 2;
+  }
+  const bus = await createRedisBus({ url: opts.redisUrl, logger: quiet });
+  try {
+    const store = bus.createVersions(versionKeys(opts.versionKey, opts.versionChannel));
+    const result = action === 'set' ? await store.set(name, deploy) : action === 'rollback' ? await store.rollback() : await store.show();
+    console.log(JSON.stringify(result));
+    return 0;
+  } catch (error) {
+    console.error(`live-updates-bridge version ${action}: ${describeError(error)}`);
+    return error instanceof TypeError ? 2 : 1;
   } finally {
     await bus.close();
   }

@@ -8,8 +8,8 @@ import { createRedisBus } from './redis-bus.js';
 import { boundPort, createHealthHandler, createOwnedServer, interceptRequests, listen, refuseNewSessions } from './http.js';
 import type { HealthReport } from './http.js';
 import { describeError } from './logger.js';
-import { checkChange, parseChangeMessage, parseVersionMessage, versionSchema } from './messages.js';
-import type { Change } from './messages.js';
+import { checkChange, parseChangeMessage, parseVersionAnnouncement } from './messages.js';
+import type { Change, VersionMessage } from './messages.js';
 import { resolveOptions } from './options.js';
 import type { BridgeOptions } from './options.js';
 import { createIoServer } from './server.js';
@@ -19,13 +19,19 @@ import { createRefetchSlots } from './refetch-slots.js';
 import { createMemoryLog } from './change-log.js';
 import type { ChangeLog } from './change-log.js';
 import { STAMP_ROOM } from './redis-log.js';
+import { LEGACY_ROOM } from './rooms.js';
+import { createMemoryVersions, versionKeys } from './versions.js';
+import type { Deploy, DeployOptions, VersionHistory } from './versions.js';
 
 export type { BridgeOptions, ResolvedBridgeOptions } from './options.js';
 export { bridgeDefaults } from './options.js';
 export type { BridgeLogger } from './logger.js';
 export { createConsoleLogger, createSilentLogger } from './logger.js';
 export type { Change, ChangeAction, ParseResult } from './messages.js';
-export { parseChangeMessage, parseVersionMessage } from './messages.js';
+export type { VersionMessage } from './messages.js';
+export { parseChangeMessage, parseVersionAnnouncement, parseVersionMessage } from './messages.js';
+export type { Deploy, DeployOptions, VersionHistory } from './versions.js';
+export { HISTORY_LENGTH } from './versions.js';
 export type { HealthReport } from './http.js';
 export type { Bus, BusStatus } from './bus.js';
 export type { AuthRequest, AuthorizeHook, RefusalCode } from './authorize.js';
@@ -70,11 +76,32 @@ export interface Bridge {
    */
   publishChange(change: Change): Promise<void>;
   /**
-   * Deploys a version: SET the version key, then PUBLISH it on the version channel.
+   * Deploys a version, atomically (one Lua script on Redis): stamps it with the next deploy
+   * number, keeps the deploy before it for {@link Bridge.rollbackVersion}, SETs the version key
+   * (the plain name, as before) and its record, and PUBLISHes both. Clients are sent
+   * `{ version, build, deploy, required?, minBuild? }` (plain socket.io-clients: the name).
+   * Give `build` the value the pages of this build carry as `currentVersion.build`; without it,
+   * the version's earlier build, else its deploy number. Resolves with the deploy; rejects
+   * (TypeError) for a bad version or option, with Redis's error while Redis is down.
    * @example
-   * await bridge.publishVersion(process.env.GIT_SHA);
+   * await bridge.publishVersion(process.env.GIT_SHA, { build: Number(process.env.BUILD_NUMBER) });
    */
-  publishVersion(version: string): Promise<void>;
+  publishVersion(version: string, options?: DeployOptions): Promise<Deploy>;
+  /**
+   * Rolls back to the deploy before the current one, under a new deploy number: pages that run
+   * it are told nothing (their offer is withdrawn), pages on the rolled-back build get no
+   * downgrade prompt, older pages are offered it. Rejects ("nothing to roll back to") when no
+   * earlier deploy is kept.
+   * @example
+   * await bridge.rollbackVersion();
+   */
+  rollbackVersion(): Promise<Deploy>;
+  /**
+   * The version clients are sent now and the deploys a rollback can return to, newest first.
+   * @example
+   * const { current, history } = await bridge.showVersion();
+   */
+  showVersion(): Promise<VersionHistory>;
   /**
    * Tells local clients to refetch (the event a Redis recovery sends), e.g. after a backend
    * restored a backup.
@@ -136,7 +163,11 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     logger,
   });
 
-  let lastVersion: string | null = null;
+  const keys = versionKeys(opts.versionKey, opts.versionChannel);
+  const versions = redisBus ? redisBus.createVersions(keys) : createMemoryVersions(bus, keys);
+  let lastVersion: VersionMessage | null = null;
+  /** The name of the last record heard on the record channel: its name message that follows is not news. */
+  let lastRecord: string | null = null;
   let resyncAgain: ReturnType<typeof setTimeout> | undefined;
   const teardown: Array<() => void> = [() => clearTimeout(resyncAgain)];
   // A change an emitter library sent goes to sockets past the bridge and the log: replays across
@@ -166,15 +197,33 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
   });
   teardown.push(refuseNewSessions(httpServer, opts.path, () => !accepting, (sid) => sessions.has(sid)));
 
-  const emitVersion = (version: string, to: Pick<Socket, 'emit'> | IoServer['local']): void => {
+  /**
+   * Sends a version: the ordered form to live-updates clients (older ones read its `version`),
+   * the name alone to plain socket.io-clients (LEGACY_ROOM), as the bridge always did.
+   */
+  const emitVersion = (version: VersionMessage, to: Socket | 'everyone'): void => {
     lastVersion = version;
-    to.emit(opts.versionEvent, version);
+    const ordered = isOrdered(version);
+    if (to !== 'everyone') to.emit(opts.versionEvent, ordered && !to.rooms.has(LEGACY_ROOM) ? version : version.version);
+    else if (!ordered) io.local.emit(opts.versionEvent, version.version);
+    else {
+      io.local.except(LEGACY_ROOM).emit(opts.versionEvent, version);
+      io.local.to(LEGACY_ROOM).emit(opts.versionEvent, version.version);
+    }
   };
-
-  const refreshVersion = async (): Promise<string | null> => {
-    const stored = await bus.get(opts.versionKey);
-    const parsed = stored === null ? null : parseVersionMessage(stored);
-    return parsed?.ok ? parsed.value : null;
+  const sameVersion = (a: VersionMessage | null, b: VersionMessage | null): boolean => JSON.stringify(a) === JSON.stringify(b);
+  /** More than the name: a build, a deploy number or a severity. */
+  const isOrdered = (version: VersionMessage): boolean => Object.keys(version).length > 1;
+  const onVersionMessage = (channel: string, raw: string): void => {
+    const parsed = parseVersionAnnouncement(raw);
+    if (!parsed.ok) {
+      logger.warn(`dropped bad version on "${channel}" (${parsed.error}): ${truncate(raw)}`);
+      return;
+    }
+    if (channel === keys.deployChannel) lastRecord = parsed.value.version;
+    else if (!isOrdered(parsed.value) && parsed.value.version === lastRecord) return;
+    else lastRecord = null;
+    emitVersion(parsed.value, 'everyone');
   };
 
   teardown.push(
@@ -190,14 +239,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
       }
       protocol.deliver(parsed.value);
     }),
-    bus.subscribe(opts.versionChannel, (raw) => {
-      const parsed = parseVersionMessage(raw);
-      if (!parsed.ok) {
-        logger.warn(`dropped bad version on "${opts.versionChannel}" (${parsed.error}): ${truncate(raw)}`);
-        return;
-      }
-      emitVersion(parsed.value, io.local);
-    }),
+    bus.subscribe(keys.deployChannel, (raw) => onVersionMessage(keys.deployChannel, raw)),
+    bus.subscribe(opts.versionChannel, (raw) => onVersionMessage(opts.versionChannel, raw)),
     bus.onRecover(() => {
       const payload: ResyncPayload = { reason: 'redis-reconnect' };
       logger.info(`resync sent to ${io.engine.clientsCount} local client(s): ${payload.reason}`);
@@ -214,9 +257,10 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
         resyncAgain.unref?.();
       }
       // A deploy during the outage was published into the void: compare with the key.
-      refreshVersion()
+      versions
+        .read()
         .then((version) => {
-          if (version && version !== lastVersion) emitVersion(version, io.local);
+          if (version && !sameVersion(version, lastVersion)) emitVersion(version, 'everyone');
         })
         .catch((error: unknown) => logger.warn(`could not read "${opts.versionKey}": ${describeError(error)}`));
     }),
@@ -224,14 +268,14 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
 
   io.on('connection', (socket) => {
     // While Redis is down a GET fails at once: fall back to the last version seen.
-    const read = bus.status() === 'down' ? Promise.resolve(lastVersion) : refreshVersion();
+    const read = bus.status() === 'down' ? Promise.resolve(lastVersion) : versions.read();
     read
       .then((version) => {
         if (version && socket.connected) emitVersion(version, socket);
       })
       .catch((error: unknown) => {
         logger.warn(`could not read "${opts.versionKey}": ${describeError(error)}`);
-        if (lastVersion && socket.connected) socket.emit(opts.versionEvent, lastVersion);
+        if (lastVersion && socket.connected) emitVersion(lastVersion, socket);
       });
   });
 
@@ -298,12 +342,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
       if (log) await log.publish(message, checked.value.resource, checked.value.scope ?? undefined);
       else await bus.publish(opts.changeChannel, message);
     },
-    async publishVersion(version) {
-      const checked = versionSchema.safeParse(version);
-      if (!checked.success) throw new TypeError('invalid version: expected a non-empty string');
-      await bus.set(opts.versionKey, checked.data);
-      await bus.publish(opts.versionChannel, checked.data);
-    },
+    publishVersion: (version, options) => versions.set(version, options),
+    rollbackVersion: () => versions.rollback(),
+    showVersion: () => versions.show(),
     resync(reason) {
       const payload: ResyncPayload = { reason };
       io.local.emit(opts.resyncEvent, payload);

@@ -4,7 +4,7 @@
 // shared by the build), so the bridge forwards exactly what clients accept. The only importer of
 // zod in the bridge.
 import * as z from 'zod/mini';
-import { parseChange } from '../messages.js';
+import { parseChange, parseVersion } from '../messages.js';
 import type { Change } from '../messages.js';
 import { PROTOCOL } from '../subscriptions.js';
 import type { LogPosition } from './change-log.js';
@@ -38,22 +38,60 @@ export function checkChange(value: unknown): ParseResult<Change> {
 }
 
 /**
- * Parses one version message (the plain string a deploy script publishes). Never throws.
- * A message that is itself a JSON string (`"abc"`, quotes included) is unwrapped, because
- * some publishers JSON-encode everything.
+ * A version as the bridge relays it: the ordered form (sent as an object to live-updates
+ * clients), or the name alone (sent as a plain string, as it always was). Fields as the client
+ * reads them (src/messages.ts `parseVersion`, shared by the build).
+ */
+export interface VersionMessage {
+  /** The version name, e.g. a git sha. */
+  version: string;
+  /** Where the build stands among builds: a number (digits arrive as a number) or an ISO time. */
+  build?: number | string;
+  /** The deploy sequence number that announced it (`version set`/`rollback`). */
+  deploy?: number;
+  /** Pages older than this build must reload. */
+  required?: true;
+  /** The oldest build still supported: pages below it must reload. */
+  minBuild?: number | string;
+}
+
+/** A build as the bridge sends it: digits as a number when they fit one exactly, else as given. */
+export function wireBuild(raw: number | string): number | string {
+  return typeof raw === 'string' && /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
+}
+
+/**
+ * Parses one version announcement: the plain string a deploy script publishes (a JSON string,
+ * `"abc"` quotes included, is unwrapped: some publishers JSON-encode everything), or the ordered
+ * form as JSON `{ version, build?, deploy?, required?, minBuild? }`. Never throws.
+ */
+export function parseVersionAnnouncement(raw: string): ParseResult<VersionMessage> {
+  if (typeof raw !== 'string') return { ok: false, error: 'not a string' };
+  const parsed = parseVersion(raw);
+  if (!parsed.ok) return { ok: false, error: parsed.reason };
+  const info = parsed.value;
+  if (!info) return { ok: false, error: 'empty version' };
+  const checked = versionSchema.safeParse(info.version);
+  if (!checked.success) return { ok: false, error: summarizeIssues(checked.error.issues) };
+  return {
+    ok: true,
+    value: {
+      version: checked.data,
+      ...(info.build ? { build: wireBuild(info.build.raw) } : {}),
+      ...(info.deploy === undefined ? {} : { deploy: info.deploy }),
+      ...(info.required ? { required: true as const } : {}),
+      ...(info.minBuild ? { minBuild: wireBuild(info.minBuild.raw) } : {}),
+    },
+  };
+}
+
+/**
+ * Parses one version message and gives its name (see {@link parseVersionAnnouncement} for the
+ * whole announcement). Never throws.
  */
 export function parseVersionMessage(raw: string): ParseResult<string> {
-  let candidate: unknown = raw;
-  if (raw.startsWith('"')) {
-    try {
-      candidate = JSON.parse(raw);
-    } catch {
-      candidate = raw;
-    }
-  }
-  const result = versionSchema.safeParse(candidate);
-  if (result.success && result.data.length > 0) return { ok: true, value: result.data };
-  return { ok: false, error: result.success ? 'empty version' : summarizeIssues(result.error.issues) };
+  const parsed = parseVersionAnnouncement(raw);
+  return parsed.ok ? { ok: true, value: parsed.value.version } : parsed;
 }
 
 function summarizeIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {

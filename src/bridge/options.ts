@@ -45,17 +45,23 @@ export interface BridgeOptions {
    */
   changeEvent?: string;
   /**
-   * Redis key holding the current app version; sent to every socket when it connects.
+   * Redis key holding the current app version (the plain name); sent to every socket when it
+   * connects. The deploy commands keep the deploy record, sequence and history beside it in
+   * `<versionKey>:deploy`, `:seq` and `:history` (see versions.ts).
    * @default 'app-version'
    */
   versionKey?: string;
   /**
-   * Redis channel on which a deploy publishes the new version (a plain string).
+   * Redis channel on which a deploy publishes the new version: a plain string, or the ordered
+   * form as JSON `{ version, build?, … }`. The deploy commands publish the record on
+   * `<versionChannel>:deploy` first, then the name here.
    * @default 'app-version'
    */
   versionChannel?: string;
   /**
-   * socket.io event that carries the version (a plain string) to browsers.
+   * socket.io event that carries the version to browsers: `{ version, build, deploy, … }` to
+   * live-updates clients when the version is ordered, the plain name to plain socket.io-clients
+   * and for unordered versions.
    * @default 'app-version'
    */
   versionEvent?: string;

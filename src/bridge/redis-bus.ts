@@ -13,6 +13,8 @@ import { createReadyGate, guardClient } from './redis-guards.js';
 import type { ChangeLog } from './change-log.js';
 import { createRedisLog } from './redis-log.js';
 import type { RedisLogOptions } from './redis-log.js';
+import { createRedisVersions } from './redis-versions.js';
+import type { VersionKeys, VersionStore } from './versions.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -58,6 +60,8 @@ export interface RedisBus extends Bus {
    * tried; `null` when Redis refused it (before Redis 7): changes then go without offsets.
    */
   createLog(options: RedisLogOptions): Promise<ChangeLog | null>;
+  /** The deploy store (versions.ts) on this bus's command connection; fails fast while Redis is down. */
+  createVersions(keys: VersionKeys): VersionStore;
 }
 
 /**
@@ -221,6 +225,16 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       commandBack.add(() => void log.reload());
       // Redis may be down at start: the library is loaded when it comes.
       return !isUp() || (await log.reload()) ? log : null;
+    },
+    createVersions(keys) {
+      return createRedisVersions(
+        {
+          eval: (script, args) => ready().eval(script, args),
+          get: (key) => ready().get(key),
+          lRange: (key, start, stop) => ready().lRange(key, start, stop),
+        },
+        keys,
+      );
     },
     async close() {
       if (closed) return;

@@ -44,7 +44,7 @@ describe('createBridge', () => {
     await bridge.publishVersion('v1');
     const client = startClient(cleanups, bridge.url);
     await until(() => client.live.version === 'v1');
-    const notices: string[] = [];
+    const notices: Array<string | null> = [];
     client.live.onNewVersion(({ latest }) => notices.push(latest));
     await bridge.publishVersion('v2');
     await until(() => notices.length === 1);

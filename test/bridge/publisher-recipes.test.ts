@@ -49,7 +49,8 @@ function versionClient(cleanupList: Cleanups, url: string) {
   const socket = io(url, { transports: ['websocket'], forceNew: true, reconnectionDelay: 20, reconnectionDelayMax: 100 });
   const live = createLiveUpdates({ socket, environment: { clock: createShiftedClock(), signals: createManualSignals().source } });
   const wire: string[] = [];
-  socket.on('app-version', (version: unknown) => wire.push(String(version)));
+  // The version's name, from a plain string (a classic PUBLISH) or the bridge's deploy record.
+  socket.on('app-version', (version: unknown) => wire.push(typeof version === 'object' && version !== null && 'version' in version ? String(version.version) : String(version)));
   const notices: VersionChange[] = [];
   live.onNewVersion((notice) => notices.push(notice));
   cleanupList.add(() => {
@@ -130,7 +131,7 @@ describe('README backend recipes', () => {
     expect(shell.code).toBe(0);
     expect(await redis.client.get('app-version')).toBe('v2');
     await until(() => client.notices.length === 1);
-    expect(client.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
+    expect(client.notices).toEqual([{ current: 'v1', latest: 'v2', required: false }]);
     expect(client.wire).toEqual(['v1', 'v2']);
   });
 
@@ -142,21 +143,21 @@ describe('README backend recipes', () => {
       return app;
     }
 
-    it('switches, sets and publishes the version: open clients hear it once, clients that connect later are told on connecting', async () => {
+    it('switches and announces the version: open clients are offered it once, clients that connect later run it', async () => {
       const redis = await startRedis(cleanups);
-      await redis.client.set('app-version', 'v1');
       const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+      await bridge.publishVersion('v1', { build: 1 }); // the deploy before, by the same task
       const open = versionClient(cleanups, bridge.url);
       await until(() => open.live.version === 'v1');
       const app = await deployApp(async () => 200);
 
-      const rake = await app.deploy(redis.url, 'v2');
+      const rake = await app.deploy(redis.url, 'v2', 2);
       expect(rake.stderr).toContain('bin/smoke-test');
       expect(rake.code).toBe(0);
       expect(app.releases()).toEqual(['v2']);
       expect(await redis.client.get('app-version')).toBe('v2');
       await until(() => open.notices.length === 1);
-      expect(open.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
+      expect(open.notices).toEqual([{ current: 'v1', latest: 'v2', required: false, build: 2 }]);
 
       const later = versionClient(cleanups, bridge.url);
       await until(() => later.wire.length === 1);
@@ -166,8 +167,8 @@ describe('README backend recipes', () => {
 
     it('a failed smoke test rolls back: the previous release and version again; what each page makes of it', async () => {
       const redis = await startRedis(cleanups);
-      await redis.client.set('app-version', 'v1');
       const bridge = await startBridge(cleanups, { redisUrl: redis.url });
+      await bridge.publishVersion('v1', { build: 1 });
       // Loaded before the deploy: runs v1.
       const before = versionClient(cleanups, bridge.url);
       await until(() => before.live.version === 'v1');
@@ -180,7 +181,7 @@ describe('README backend recipes', () => {
         return smokeStatus;
       });
 
-      const rake = await app.deploy(redis.url, 'v2');
+      const rake = await app.deploy(redis.url, 'v2', 2);
       expect(rake.code).not.toBe(0);
       expect(rake.stderr).toMatch(/rake aborted!\nCommand failed with status \(1\): \[bin\/smoke-test/);
       expect(app.releases()).toEqual(['v2', 'v1']);
@@ -190,29 +191,27 @@ describe('README backend recipes', () => {
       await until(() => before.wire.length === 3 && during!.wire.length === 2);
       expect(before.wire).toEqual(['v1', 'v2', 'v1']);
       expect(during!.wire).toEqual(['v2', 'v1']);
-      // Once per new version: the page running v1 heard v2, and nothing when v1 came back (what it
-      // runs); a listener it adds now hears nothing pending. The page running v2 hears v1 as new.
-      expect(before.notices).toEqual([{ current: 'v1', latest: 'v2' }]);
-      expect(before.live.version).toBe('v1');
-      const lateListener: VersionChange[] = [];
-      before.live.onNewVersion((notice) => lateListener.push(notice));
+      // The page running v1 was offered v2, and the offer was withdrawn when v1 came back.
+      expect(before.notices).toEqual([
+        { current: 'v1', latest: 'v2', required: false, build: 2 },
+        { current: 'v1', latest: null, required: false },
+      ]);
+      expect(before.live.availableVersion).toBeNull();
+      // The page running v2 is not offered a downgrade.
       await pendingDelivered();
-      expect(lateListener).toEqual([]);
-      expect(during!.notices).toEqual([{ current: 'v2', latest: 'v1' }]);
+      expect(during!.notices).toEqual([]);
       expect(during!.live.version).toBe('v2');
 
-      // The fix, deployed under the same version: the page that heard v2 once is not told again
-      // (a listener added now hears it pending); the page running v2 runs it.
+      // The fix, deployed again under the same version: the latest word again, offered again to
+      // the page on v1; the page on v2 runs it.
       smokeStatus = 200;
-      const again = await app.deploy(redis.url, 'v2');
+      const again = await app.deploy(redis.url, 'v2', 2);
       expect(again.code).toBe(0);
       await until(() => before.wire.length === 4 && during!.wire.length === 3);
-      expect(before.notices).toHaveLength(1);
-      const laterListener: VersionChange[] = [];
-      before.live.onNewVersion((notice) => laterListener.push(notice));
+      await until(() => before.notices.length === 3);
+      expect(before.notices[2]).toEqual({ current: 'v1', latest: 'v2', required: false, build: 2 });
       await pendingDelivered();
-      expect(laterListener).toEqual([{ current: 'v1', latest: 'v2' }]);
-      expect(during!.notices).toHaveLength(1);
+      expect(during!.notices).toEqual([]);
     });
   });
 });
