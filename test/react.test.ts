@@ -101,7 +101,7 @@ describe('useLiveStatus', () => {
 });
 
 describe('useNewVersion', () => {
-  it('shows the latest new version, also in a component mounted after the announcement', async () => {
+  it('shows the version on offer, also in a component mounted after the announcement, and none once withdrawn', async () => {
     const { live, bridge, render, settle, connected } = await setup();
     const seen: Array<VersionChange | null> = [];
     const Banner = ({ tag }: { tag: string }) => {
@@ -124,6 +124,10 @@ describe('useNewVersion', () => {
     await bridge.publishVersion('v2');
     await bridge.publishVersion('v3');
     await settle(() => document.getElementById('second')?.textContent === 'v1->v3');
+    // A rollback to the running version (a deploy of v1 again) withdraws the offer: none again.
+    await bridge.publishVersion('v1');
+    await settle(() => document.getElementById('second')?.textContent === 'none');
+    expect(seen.at(-1)).toBeNull();
   });
 });
 

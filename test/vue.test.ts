@@ -85,6 +85,9 @@ describe('live-updates/vue', () => {
     show.value = true;
     await nextTick();
     expect(document.getElementById('status')?.textContent).toBe('connected v2');
+    // A rollback to the running version withdraws the offer: none again.
+    await bridge.publishVersion('v1');
+    await until(() => document.getElementById('status')?.textContent === 'connected none');
   });
 
   it('useSubscribe shares one library subscription among components and releases it with the last', async () => {
