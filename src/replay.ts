@@ -116,8 +116,11 @@ export function createReplay(options: ReplayOptions): Replay {
     greeted(lines) {
       logged = lines !== undefined;
       const done = new Set<string>();
+      /** Where the log is for the lines that replay nothing: taken once the held changes are handed over. */
+      const later: Array<[string, Position]> = [];
       for (const line of lines ?? []) {
         const key = keyOf(line.resource, line.scope);
+        const at = line.epoch !== undefined && line.offset !== undefined ? { epoch: line.epoch, offset: line.offset } : null;
         if (line.status === 'ok') {
           for (const message of line.changes ?? []) {
             const parsed = parseChange(message);
@@ -125,11 +128,17 @@ export function createReplay(options: ReplayOptions): Replay {
             else options.onInvalid(parsed.reason, parsed.cause);
           }
           done.add(key);
+          if (at) advance(key, at);
+        } else if (at) {
+          // A `new` or `refetch` line's offset counts changes published between the join and the
+          // read of the log, which reached this page live (held now) and nothing else did: its
+          // load may have read before them. Taken first, it would drop them as had.
+          later.push([key, at]);
         }
-        if (line.epoch !== undefined && line.offset !== undefined) advance(key, { epoch: line.epoch, offset: line.offset });
       }
       covered = done;
       release();
+      for (const [key, at] of later) advance(key, at);
       return done;
     },
     covered: () => covered,

@@ -54,6 +54,25 @@ describe('replay (client side)', () => {
     expect(replay.covered()).toEqual(new Set([BOOKS]));
   });
 
+  it('hands over live changes held before a greeting whose line only says where the log is (new, refetch)', () => {
+    // Published after the connection joined its rooms and before the bridge read the log: the
+    // line's offset counts them, but this page has not had them (its load may have run before).
+    const { log, replay } = setup();
+    replay.greeted([]); // greeted by a bridge with a log, before books was subscribed
+    replay.connected();
+    replay.receive(change(2, 2));
+    replay.greeted([{ resource: 'books', status: 'new', epoch: 'e1', offset: 2 }]);
+    expect(log).toEqual(['2']);
+    expect(replay.positionOf(BOOKS)).toEqual({ epoch: 'e1', offset: 2 });
+    replay.lost();
+    replay.connected();
+    replay.receive(change(5, 5));
+    replay.receive(change(2, 2)); // had: dropped
+    replay.greeted([{ resource: 'books', status: 'refetch', epoch: 'e1', offset: 5 }]);
+    expect(log).toEqual(['2', '5']);
+    expect(replay.positionOf(BOOKS)).toEqual({ epoch: 'e1', offset: 5 });
+  });
+
   it('without a greeting in time, hands over what it held and says so', () => {
     const { clock, log, replay } = setup();
     replay.greeted([]);
