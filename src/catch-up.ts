@@ -22,8 +22,12 @@
 import type { Clock, TimerHandle } from './environment';
 import type { Change } from './messages';
 
-/** Why the connection had a gap (and so why refetches run). */
-export type GapReason = 'transport-close' | 'transport-error' | 'ping-timeout' | 'server-disconnect' | 'offline' | 'dead-link' | 'server-resync';
+/**
+ * Why the connection had a gap (and so why refetches run). `'hand-over'`: with `shareTabs`, this
+ * tab's feed from the shared connection was interrupted — the leader tab closed, froze or went
+ * silent and another took over, or this tab was frozen or restored from the back/forward cache.
+ */
+export type GapReason = 'transport-close' | 'transport-error' | 'ping-timeout' | 'server-disconnect' | 'offline' | 'dead-link' | 'server-resync' | 'hand-over';
 
 /**
  * Why a refetch runs: the subscription just became live (`'subscribed'`), the app asked for it
@@ -123,8 +127,8 @@ export interface CatchUp {
   live(key: string): void;
   /** The subscriptions of `key` are no longer live without a connection gap (refused, re-asked). */
   unlive(key: string): void;
-  /** The connection was lost: nothing is live. */
-  lost(): void;
+  /** The connection was lost: nothing is live (of the keys `only` accepts, when given: one link of several). */
+  lost(only?: (key: string) => boolean): void;
   /** socket.io recovered the connection (nothing missed since): reloads that a gap left unfinished run now. */
   recovered(): void;
   /** Reloads the subscriptions of `resource` (of `scope` only, when given) now (the app asked), through the same cycle. */
@@ -134,9 +138,9 @@ export interface CatchUp {
   /**
    * The connection is back after a gap socket.io did not recover: every live subscription reloads,
    * except those whose key the bridge's change log `covered` (their missed changes were replayed).
-   * Returns how many subscriptions reload.
+   * Returns how many subscriptions reload. `only`: the keys this gap concerns (one link of several).
    */
-  gap(reason: GapReason, covered?: ReadonlySet<string>): number;
+  gap(reason: GapReason, covered?: ReadonlySet<string>, only?: (key: string) => boolean): number;
   /** Moves reloads still waiting out a shared-gap spread to `delayMs` from now (the bridge's slot). */
   reschedule(delayMs: number): void;
   /** Ends every subscription. */
@@ -381,8 +385,8 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
     unlive(key) {
       for (const entry of entries) if (entry.key === key) markNotLive(entry);
     },
-    lost() {
-      for (const entry of entries) entry.live = false;
+    lost(only) {
+      for (const entry of entries) if (!only || only(entry.key)) entry.live = false;
     },
     refetch(resource, scope) {
       for (const entry of entries) if (entry.resource === resource && (scope === undefined || entry.scope === scope)) restart(entry, 'requested', 0);
@@ -396,11 +400,11 @@ export function createCatchUp(options: CatchUpOptions): CatchUp {
         abandon(entry);
       }
     },
-    gap(reason, covered) {
+    gap(reason, covered, only) {
       const shared = isSharedGap(reason);
       let reloads = 0;
       for (const entry of entries) {
-        if (!entry.live || !entry.refetch || covered?.has(entry.key)) continue;
+        if (!entry.live || !entry.refetch || covered?.has(entry.key) || (only && !only(entry.key))) continue;
         reloads++;
         entry.stale = true;
         entry.staleReason = reason;

@@ -137,3 +137,86 @@ export function createBrowserSignals(clock: Clock = systemClock, options: Browse
     return () => cleanups.splice(0).forEach((cleanup) => cleanup());
   };
 }
+
+/** The part of the Web Locks API (`navigator.locks`) that sharing one connection across tabs uses. */
+export interface TabLocks {
+  /**
+   * `navigator.locks.request(name, options, callback)`: the lock is held until the promise the
+   * callback returns settles. With `ifAvailable` the callback gets `null` at once when the lock is
+   * held elsewhere (nothing is left pending); with `steal` a held lock is taken over, and its
+   * holder's `request()` promise rejects with an `AbortError`.
+   */
+  request(name: string, options: { ifAvailable?: boolean; steal?: boolean }, callback: (lock: unknown) => unknown): Promise<unknown>;
+}
+
+/** One end of a BroadcastChannel: what other tabs of this origin post on the same name. */
+export interface TabChannel {
+  /** Posts to every other tab listening on the channel (not to this one). */
+  post(message: unknown): void;
+  /** Starts hearing messages; returns its unsubscribe. */
+  listen(handler: (message: unknown) => void): () => void;
+  /** Closes the channel. */
+  close(): void;
+}
+
+/**
+ * The page's lifecycle as the tab sharing needs it: `hide` (`pagehide`: closed, navigated away or
+ * into the back/forward cache), `freeze` (Page Lifecycle `freeze`), `restore` (`pageshow` from the
+ * back/forward cache) and `resume` (Page Lifecycle `resume`).
+ */
+export type LifecycleEvent = 'hide' | 'freeze' | 'restore' | 'resume';
+
+/** What tabs of one origin share: locks, channels, and whether this one is visible. Injectable for tests. */
+export interface TabEnvironment {
+  locks: TabLocks;
+  /** Opens the channel `name`. */
+  openChannel(name: string): TabChannel;
+  /** Whether this tab is visible now (`document.visibilityState`). */
+  isVisible(): boolean;
+  /** A source of lifecycle events, `setup(emit) => cleanup`. */
+  lifecycle(emit: (event: LifecycleEvent) => void): () => void;
+}
+
+/**
+ * The browser's tab environment, or `null` where Web Locks (`navigator.locks`) or
+ * `BroadcastChannel` is missing (Safari before 15.4, old browsers, server-side rendering): then each
+ * tab keeps its own connection.
+ */
+export function createBrowserTabs(): TabEnvironment | null {
+  const locks = typeof navigator !== 'undefined' ? (navigator as { locks?: TabLocks }).locks : undefined;
+  if (!locks || typeof BroadcastChannel === 'undefined' || typeof window === 'undefined') return null;
+  return {
+    locks,
+    openChannel(name) {
+      const channel = new BroadcastChannel(name);
+      return {
+        post: (message) => channel.postMessage(message),
+        listen(handler) {
+          const onMessage = (event: MessageEvent): void => handler(event.data);
+          channel.addEventListener('message', onMessage);
+          return () => channel.removeEventListener('message', onMessage);
+        },
+        close: () => channel.close(),
+      };
+    },
+    isVisible: () => typeof document === 'undefined' || document.visibilityState !== 'hidden',
+    lifecycle(emit) {
+      const onHide = (): void => emit('hide');
+      const onShow = (event: PageTransitionEvent): void => {
+        if (event.persisted) emit('restore');
+      };
+      const onFreeze = (): void => emit('freeze');
+      const onResume = (): void => emit('resume');
+      window.addEventListener('pagehide', onHide);
+      window.addEventListener('pageshow', onShow);
+      document.addEventListener('freeze', onFreeze);
+      document.addEventListener('resume', onResume);
+      return () => {
+        window.removeEventListener('pagehide', onHide);
+        window.removeEventListener('pageshow', onShow);
+        document.removeEventListener('freeze', onFreeze);
+        document.removeEventListener('resume', onResume);
+      };
+    },
+  };
+}

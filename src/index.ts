@@ -2,22 +2,24 @@
 // and version tracker together and exposes one small object. Events go through mitt; every listener is
 // isolated so a throwing app callback never reaches socket.io or the other listeners.
 import mitt from 'mitt';
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { createCatchUp, isSharedGap, MIN_DEADLINE_MS, type GapReason, type RefetchFn } from './catch-up';
-import { createReplay } from './replay';
-import { createConnection, type Connection, type ConnectionState, type StateInfo } from './connection';
-import { createBrowserSignals, systemClock, systemFetch, type Clock, type FetchFn, type SignalSource } from './environment';
+import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
+import { createCatchUp, MIN_DEADLINE_MS, type RefetchFn } from './catch-up';
+import type { ConnectionState, StateInfo } from './connection';
+import { createBrowserSignals, createBrowserTabs, systemClock, systemFetch, type Clock, type FetchFn, type SignalSource, type TabEnvironment } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
-import { parseChange, parseResync, parseVersion, type Change, type VersionPayload } from './messages';
+import { createSocketLink, linkUrl, type Link } from './link';
+import { parseVersion, type Change, type VersionPayload } from './messages';
 import { createRouter, type ChangeHandler } from './router';
-import { createSubscriptions, keyOf } from './subscriptions';
+import { keyOf } from './subscriptions';
+import { createSharedLink, type SharedLinkHooks } from './tabs';
 import type { AvailableVersion, VersionChange } from './version';
 import { createVersionCheck, type ResponseLike } from './version-check';
 
 export type { ConnectionState, StateInfo, StateReason } from './connection';
 export type { Clock, Environment, FetchFn, Signal, SignalSource, TimerHandle, BrowserSignalOptions } from './environment';
 export type { GapReason, RefetchContext, RefetchFn, RefetchReason } from './catch-up';
-export { createBrowserSignals, systemClock } from './environment';
+export type { LifecycleEvent, TabChannel, TabEnvironment, TabLocks } from './environment';
+export { createBrowserSignals, createBrowserTabs, systemClock } from './environment';
 export type { LiveUpdatesError, LiveUpdatesErrorCode } from './errors';
 export type { Change, ChangeAction, VersionPayload } from './messages';
 export type { ChangeHandler } from './router';
@@ -25,8 +27,7 @@ export type { AvailableVersion, VersionChange } from './version';
 export type { ResponseLike } from './version-check';
 export { PROTOCOL } from './subscriptions';
 
-/** The event the bridge sends when clients may have missed changes (e.g. after a Redis outage). */
-export const RESYNC_EVENT = 'lu:resync';
+export { RESYNC_EVENT } from './link';
 
 /** Options of {@link createLiveUpdates}. */
 export interface LiveUpdatesOptions {
@@ -123,10 +124,24 @@ export interface LiveUpdatesOptions {
    */
   refetchTimeoutMs?: number;
   /**
-   * Clock, browser signals and `fetch` (for `versionUrl`), injectable for tests.
-   * @default { clock: systemClock, signals: createBrowserSignals(clock), fetch: systemFetch }
+   * Share one connection among all tabs of this app (same origin, same `url`, `path`,
+   * `changeEvent` and `versionEvent`): the tab holding a Web Lock opens the socket and subscribes
+   * for every tab's subscriptions; the others are fed over a BroadcastChannel. Each tab keeps its
+   * own handlers, `refetch`, state and version rule. A leader that closes, navigates, freezes or
+   * falls silent is replaced within seconds, and the hand-over is a gap (reason `'hand-over'`):
+   * replayed from the bridge's change log where it can be, else refetched. Scoped subscriptions
+   * are not shared: each tab opens its own connection for them, with its own `auth`. Where Web
+   * Locks or BroadcastChannel is missing (Safari before 15.4), and with `socket`, each tab keeps
+   * its own connection. See the README's "One connection for all tabs".
+   * @default false
    */
-  environment?: { clock?: Clock; signals?: SignalSource; fetch?: FetchFn };
+  shareTabs?: boolean;
+  /**
+   * Clock, browser signals, `fetch` (for `versionUrl`) and, for `shareTabs`, the tabs' Web Locks,
+   * BroadcastChannel, visibility and lifecycle (`null`: as if the browser had none), injectable for tests.
+   * @default { clock: systemClock, signals: createBrowserSignals(clock), fetch: systemFetch, tabs: createBrowserTabs() }
+   */
+  environment?: { clock?: Clock; signals?: SignalSource; fetch?: FetchFn; tabs?: TabEnvironment | null };
 }
 
 /** Options of {@link LiveUpdates.subscribe}. */
@@ -235,12 +250,6 @@ export interface LiveUpdates {
 
 type Events = { state: StateInfo; version: VersionChange; error: LiveUpdatesError };
 
-function resolveUrl(url: string | undefined): string {
-  if (url) return url;
-  if (typeof location !== 'undefined' && location.origin && location.origin !== 'null') return location.origin;
-  throw new TypeError('live-updates: `url` is required outside a browser (or pass `socket`).');
-}
-
 /** The longest delay a browser or Node timer takes (2³¹−1 ms); a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -249,6 +258,7 @@ function checkOptions(options: LiveUpdatesOptions): void {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw new TypeError(`live-updates: \`${key}\` must be a non-empty string.`);
   }
+  if (options.shareTabs !== undefined && typeof options.shareTabs !== 'boolean') throw new TypeError('live-updates: `shareTabs` must be a boolean.');
   // Timers take at most 2³¹−1 ms; a longer one fires at once.
   for (const [key, min] of [['probeTimeoutMs', 0], ['refetchSpreadMs', 0], ['refetchTimeoutMs', MIN_DEADLINE_MS], ['versionPollMs', 1000]] as const) {
     const value = options[key];
@@ -275,12 +285,6 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
   const signals = options.environment?.signals ?? createBrowserSignals(clock);
   const changeEvent = options.changeEvent ?? 'rt-change';
   const versionEvent = options.versionEvent ?? 'app-version';
-  const ownsSocket = !options.socket;
-  // rememberUpgrade: once a WebSocket has worked, reconnect with one directly. After a sleep, the
-  // browser's pooled keep-alive connections to the server may be as dead as the old link, and a
-  // long-polling handshake sent on one hangs until socket.io's 20 s timeout; a WebSocket always
-  // opens a fresh connection. socket.io falls back to polling by itself if the WebSocket fails.
-  const socket = options.socket ?? io(resolveUrl(options.url), { forceNew: true, rememberUpgrade: true, ...options.socketOptions, ...(options.auth ? { auth: options.auth } : {}) });
 
   const emitter = mitt<Events>();
   const report = (error: LiveUpdatesError): void => emitter.emit('error', error);
@@ -310,42 +314,32 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     notify: (change) => emitter.emit('version', change),
     report,
   });
-
-  const invalid = (reason: string, cause: unknown): void => report(createError('invalid-message', `dropped malformed "${changeEvent}" message: ${reason}`, { cause }));
-  /** A gap whose catch-up waits for the greeting: the change log may cover it. */
-  let pendingGap: GapReason | null = null;
-  /** Reloads what the change log did not cover; a gap it covered entirely is `'replayed'`. */
-  const closeGap = (reason: GapReason, covered: ReadonlySet<string>): void => {
-    if (catchUp.gap(reason, covered) === 0 && covered.size > 0) connection?.replayed();
-  };
-  const replay = createReplay({
+  const catchUp = createCatchUp({
     clock,
-    deliver: (change) => router.dispatch(change),
-    onInvalid: invalid,
-    onGreetingMissed() {
-      if (pendingGap) closeGap(pendingGap, new Set());
-      pendingGap = null;
+    spreadMs: options.refetchSpreadMs ?? 5000,
+    timeoutMs: options.refetchTimeoutMs ?? 10_000,
+    isLive: (key) => link.isLive(key),
+    onRefetchFailed({ resource, scope, attempt, timedOutAfterMs, cause }) {
+      const why = timedOutAfterMs === undefined ? describe(cause) : `no answer within ${timedOutAfterMs} ms (aborted)`;
+      report(createError('refetch-failed', `refetch of "${resource}" failed (attempt ${attempt}): ${why}; retrying`, { resource, ...(scope === undefined ? {} : { scope }), attempt, cause }));
     },
+    onHandlerError: reportHandlerError,
   });
-  const onChange = (payload: unknown): void => {
-    const parsed = parseChange(payload);
-    if (parsed.ok) replay.receive(parsed.value);
-    else invalid(parsed.reason, parsed.cause);
-  };
-  const onVersion = (payload: unknown): void => versions.receive(payload, `"${versionEvent}" message`);
-  const onResync = (payload: unknown): void => {
-    parseResync(payload);
-    catchUp.gap('server-resync');
-  };
-  socket.on(changeEvent, onChange);
-  socket.on(versionEvent, onVersion);
-  socket.on(RESYNC_EVENT, onResync);
 
-  // Assigned right below; the handshake that asks (socket.io's `auth` callback) comes later.
-  let connection: Connection | undefined;
-  const subscriptions = createSubscriptions(socket, {
-    clock,
-    onRefused({ resource, scope, code, message }, retryInMs) {
+  // What a connection (this tab's own, or the one the tabs share) tells this instance.
+  const hooks: SharedLinkHooks = {
+    change: (change) => router.dispatch(change),
+    state(info) {
+      versions.state(info.state);
+      emitter.emit('state', info);
+    },
+    version: (payload, source) => versions.receive(payload, source),
+    live: (key) => catchUp.live(key),
+    unlive: (key) => catchUp.unlive(key),
+    lost: (only) => catchUp.lost(only),
+    gap: (reason, covered, only) => catchUp.gap(reason, covered, only),
+    recovered: () => catchUp.recovered(),
+    refused({ resource, scope, code, message }, retryInMs) {
       // Refused for good (until the next connection): its data cannot be kept live, so no loads.
       if (retryInMs === null) catchUp.refused(keyOf(resource, scope));
       const what = scope === undefined ? `"${resource}"` : `"${resource}" (scope "${scope}")`;
@@ -354,69 +348,43 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       if (code === 'forbidden') report(createError('forbidden', `not allowed to subscribe to ${what}${why}`, where));
       else report(createError('subscribe-failed', `subscription to ${what} refused (${code})${why}${retryInMs === null ? '' : `; asking again in ${retryInMs} ms`}`, where));
     },
-    onLive: (key) => catchUp.live(key),
-    onUnlive: (key) => catchUp.unlive(key),
-    wantsRefetchSlot() {
-      const gap = connection?.pendingGap();
-      return gap !== undefined && gap !== null && isSharedGap(gap);
-    },
-    onRefetchSlot: (delayMs) => catchUp.reschedule(delayMs),
-    positionOf: (key) => replay.positionOf(key),
-    onGreeting(lines) {
-      const covered = replay.greeted(lines);
-      if (pendingGap) closeGap(pendingGap, covered);
-      pendingGap = null;
-    },
-    onPosition: (key, position) => replay.acknowledged(key, position),
-    onReleased: (key) => replay.forget(key),
-  });
-  const catchUp = createCatchUp({
-    clock,
-    spreadMs: options.refetchSpreadMs ?? 5000,
-    timeoutMs: options.refetchTimeoutMs ?? 10_000,
-    isLive: (key) => subscriptions.isLive(key),
-    onRefetchFailed({ resource, scope, attempt, timedOutAfterMs, cause }) {
-      const why = timedOutAfterMs === undefined ? describe(cause) : `no answer within ${timedOutAfterMs} ms (aborted)`;
-      report(createError('refetch-failed', `refetch of "${resource}" failed (attempt ${attempt}): ${why}; retrying`, { resource, ...(scope === undefined ? {} : { scope }), attempt, cause }));
-    },
-    onHandlerError: reportHandlerError,
-  });
-  connection = createConnection(socket, {
-    clock,
+    slot: (delayMs) => catchUp.reschedule(delayMs),
+    report,
+  };
+  const linkOptions = {
+    url: options.url,
+    socket: options.socket,
+    socketOptions: options.socketOptions,
+    auth: options.auth,
+    changeEvent,
+    versionEvent,
     probeTimeoutMs: options.probeTimeoutMs ?? 500,
-    onState(info) {
-      versions.state(info.state);
-      emitter.emit('state', info);
-    },
-    onUp() {
-      replay.connected();
-      subscriptions.connected();
-    },
-    onDown() {
-      pendingGap = null;
-      replay.lost();
-      catchUp.lost();
-    },
-    onGap(reason) {
-      if (replay.awaiting()) pendingGap = reason;
-      else closeGap(reason, replay.covered());
-    },
-    onRecovered: () => catchUp.recovered(),
-    onConnectError: (cause) => report(createError('connect-error', `could not connect: ${describe(cause)}`, { cause })),
-    onKicked: (delayMs) => report(createError('kicked', `the server ended the connection right after accepting it; trying again in ${delayMs} ms`)),
-  });
+    clock,
+  };
+  const tabs = options.shareTabs && !options.socket ? (options.environment?.tabs === undefined ? createBrowserTabs() : options.environment.tabs) : null;
+  const link: Link = tabs
+    ? createSharedLink(
+        {
+          tabs,
+          name: `live-updates:${linkUrl(options.url)}|${options.socketOptions?.path ?? '/socket.io'}|${changeEvent}|${versionEvent}`,
+          clock,
+          open: (linkHooks, extra) => createSocketLink({ ...linkOptions, ...extra }, linkHooks),
+        },
+        hooks,
+      )
+    : createSocketLink(linkOptions, { ...hooks, lost: () => hooks.lost(() => true), gap: (reason, covered) => hooks.gap(reason, covered, () => true), position: () => {} });
   const stopSignals = signals((signal) => {
-    if (signal !== 'load-error') connection.signal(signal);
+    if (signal !== 'load-error') link.signal(signal);
     versions.signal(signal);
   });
   let closed = false;
 
   return {
     get state() {
-      return connection.info().state;
+      return link.info().state;
     },
     get status() {
-      return connection.info();
+      return link.info();
     },
     get version() {
       return versions.current();
@@ -431,7 +399,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       const { refetch, scope } = subscribeOptions;
       if (scope !== undefined && (typeof scope !== 'string' || scope === '')) throw new TypeError('live-updates: `scope` must be a non-empty string.');
       if (closed) return Object.assign(() => {}, { ready: new Promise<void>(() => {}) });
-      const subscription = subscriptions.add(resource, scope);
+      const subscription = link.add(resource, scope);
       const member = catchUp.add(subscription.key, resource, scope, handler, refetch);
       const releases = [router.add(resource, member.deliver, scope), member.release, subscription.release];
       return Object.assign(() => releases.forEach((release) => release()), { ready: member.ready });
@@ -456,13 +424,8 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       closed = true;
       stopSignals();
       versions.close();
-      socket.off(changeEvent, onChange);
-      socket.off(versionEvent, onVersion);
-      socket.off(RESYNC_EVENT, onResync);
       catchUp.clear();
-      replay.close();
-      subscriptions.close();
-      connection.close(ownsSocket);
+      link.close();
       router.clear();
       emitter.all.clear();
     },

@@ -229,3 +229,58 @@ export function parseReply(payload: unknown): Reply {
   const { ok, code, message, epoch, offset } = result.data;
   return { ok, code: code ?? (ok ? 'ok' : 'refused'), message: message ?? '', ...(epoch !== undefined && offset !== undefined ? { position: { epoch, offset } } : {}) };
 }
+
+// ---- Messages between tabs (shareTabs) ---------------------------------------------------------
+// Another tab is as untrusted as the network: a different build of the app, a script injected
+// into one tab, a message forged on the channel. Everything posted on the tabs' channel is parsed
+// here before it is acted on, and a change it carries is parsed again with `parseChange`.
+
+/** Every gap reason, as the wire between tabs carries it. */
+const GAP_REASONS = ['transport-close', 'transport-error', 'ping-timeout', 'server-disconnect', 'offline', 'dead-link', 'server-resync', 'hand-over'] as const;
+const STATE_REASONS = ['start', 'connected', 'reconnected', 'recovered', 'replayed', 'refused', 'kicked', 'closed', 'client-disconnect', ...GAP_REASONS] as const;
+const tabIdSchema = z.string().check(z.minLength(1), z.maxLength(64));
+const keySchema = z.string().check(z.maxLength(10_000));
+const termSchema = z.number().check(z.int(), z.gte(1));
+const stateInfoSchema = z.object({
+  state: z.enum(['connecting', 'connected', 'reconnecting', 'offline', 'closed']),
+  reason: z.enum(STATE_REASONS),
+  since: z.number(),
+  nextRetryAt: z.optional(z.number()),
+  attempt: z.optional(z.number()),
+});
+const fromLeader = { from: tabIdSchema, term: termSchema };
+const tabMessageSchema = z.discriminatedUnion('t', [
+  /** A tab (new, restored, resumed) asks who leads; the leader answers `lead`. */
+  z.looseObject({ t: z.literal('who'), from: tabIdSchema }),
+  /** A tab's shared subscriptions, the whole list each time. */
+  z.looseObject({ t: z.literal('wants'), from: tabIdSchema, subs: z.array(subscriptionSchema).check(z.maxLength(10_000)) }),
+  /** A tab leaves (closed, navigated, frozen): its share of the subscriptions is released. */
+  z.looseObject({ t: z.literal('bye'), from: tabIdSchema }),
+  /** The leader's announcement and snapshot: its state, what is live, whether a gap is still settling. */
+  z.looseObject({ t: z.literal('lead'), ...fromLeader, info: stateInfoSchema, live: z.array(keySchema), settling: z.boolean() }),
+  /** The leader's heartbeat. */
+  z.looseObject({ t: z.literal('beat'), ...fromLeader, info: stateInfoSchema, settling: z.boolean() }),
+  z.looseObject({ t: z.literal('resign'), ...fromLeader }),
+  z.looseObject({ t: z.literal('change'), ...fromLeader, change: z.unknown() }),
+  z.looseObject({ t: z.literal('state'), ...fromLeader, info: stateInfoSchema }),
+  z.looseObject({ t: z.literal('live'), ...fromLeader, live: z.array(keySchema) }),
+  z.looseObject({ t: z.literal('lost'), ...fromLeader }),
+  z.looseObject({ t: z.literal('gap'), ...fromLeader, reason: z.enum(GAP_REASONS), covered: z.array(keySchema) }),
+  z.looseObject({ t: z.literal('recovered'), ...fromLeader }),
+  z.looseObject({ t: z.literal('slot'), ...fromLeader, delayMs: z.number().check(z.gte(0), z.lte(600_000)) }),
+  z.looseObject({ t: z.literal('version'), ...fromLeader, payload: z.unknown(), source: z.string().check(z.maxLength(200)) }),
+  z.looseObject({ t: z.literal('refused'), ...fromLeader, refusal: refusalSchema, retryInMs: z.nullable(z.number().check(z.gte(0))) }),
+  z.looseObject({ t: z.literal('pos'), ...fromLeader, key: keySchema, epoch: z.string().check(z.minLength(1), z.maxLength(64)), offset: z.number().check(z.int(), z.gte(0)) }),
+]);
+
+/** A message between tabs sharing one connection, validated. */
+export type TabMessage = z.infer<typeof tabMessageSchema>;
+/** A message of the leader tab (it carries the leader's `term`). */
+export type LeaderMessage = Extract<TabMessage, { term: number }>;
+
+/** Validates a message from another tab (another build of the app, a forgery…). Never throws. */
+export function parseTabMessage(payload: unknown): Parsed<TabMessage> {
+  const result = tabMessageSchema.safeParse(payload);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, reason: result.error.issues[0]?.message ?? 'invalid message between tabs', cause: result.error.issues };
+}

@@ -33,6 +33,13 @@ export interface ReplayOptions {
   onInvalid(reason: string, cause: unknown): void;
   /** No greeting came within GREETING_WAIT_MS: what was held went on, nothing counts as replayed. */
   onGreetingMissed(): void;
+  /**
+   * Where the subscriptions stand already (a tab taking over the shared connection from another):
+   * sent in the first handshake, and the first connection waits for the greeting.
+   */
+  positions?: ReadonlyMap<string, Position>;
+  /** A position moved without a change (acknowledged, or read from the greeting). */
+  onAdvance?(key: string, position: Position): void;
 }
 
 /** The replay side of one instance. */
@@ -65,9 +72,9 @@ const positionOfChange = (change: Change): Position | null =>
 /** Creates the replay side of one instance. */
 export function createReplay(options: ReplayOptions): Replay {
   const { clock } = options;
-  const positions = new Map<string, Position>();
-  /** The bridge said it keeps a log: the next connection's greeting brings replays. */
-  let logged = false;
+  const positions = new Map<string, Position>(options.positions ?? []);
+  /** The bridge said it keeps a log (or positions were handed over): the next connection's greeting brings replays. */
+  let logged = positions.size > 0;
   let held: Change[] | null = null;
   let timer: TimerHandle | null = null;
   let covered: ReadonlySet<string> = new Set();
@@ -75,7 +82,9 @@ export function createReplay(options: ReplayOptions): Replay {
   /** Moves `key` to `position` unless it is already further in the same epoch. */
   const advance = (key: string, position: Position): void => {
     const known = positions.get(key);
-    if (!known || known.epoch !== position.epoch || position.offset > known.offset) positions.set(key, position);
+    if (known && known.epoch === position.epoch && position.offset <= known.offset) return;
+    positions.set(key, position);
+    options.onAdvance?.(key, position);
   };
   /** Delivers a change unless it was already had. */
   const accept = (change: Change): void => {
