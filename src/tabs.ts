@@ -67,7 +67,9 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   const { clock, tabs } = options;
   const random = options.random ?? Math.random;
   const id = `${clock.now().toString(36)}-${random().toString(36).slice(2, 10)}`;
-  const channel: TabChannel = tabs.openChannel(options.name);
+  // Closed while the page is hidden: Chrome evicts a page in the back/forward cache that a
+  // BroadcastChannel message reaches (`broadcastchannel-message`).
+  let channel: TabChannel = tabs.openChannel(options.name);
 
   let closed = false;
   let hidden = false;
@@ -103,7 +105,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   const isShared = (key: string): boolean => !privateKeys.has(key);
 
   const post = (message: TabMessage): void => {
-    if (closed) return;
+    if (closed || hidden) return;
     try {
       channel.post(message);
     } catch (cause) {
@@ -429,7 +431,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
       sync();
     } else follow(message);
   };
-  const stopListening = channel.listen(onMessage);
+  let stopListening = channel.listen(onMessage);
 
   /** Leaves for the back/forward cache or a freeze: nothing held, nothing pending. */
   const leave = (): void => {
@@ -438,10 +440,14 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     post({ t: 'bye', from: id });
     hidden = true;
     schedule(0);
+    stopListening();
+    channel.close();
   };
   /** Back from the back/forward cache or a freeze: what happened meanwhile is this tab's own gap. */
   const rejoin = (): void => {
     hidden = false;
+    channel = tabs.openChannel(options.name);
+    stopListening = channel.listen(onMessage);
     leader = null;
     lastHeard = clock.now();
     markLoss();
@@ -537,8 +543,10 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
       closed = true;
       schedule(0);
       stopLifecycle();
-      stopListening();
-      channel.close();
+      if (!hidden) {
+        stopListening();
+        channel.close();
+      }
       privateLink?.close();
       privateLink = null;
       setInfo({ state: 'closed', reason: 'closed', since: clock.now() });
