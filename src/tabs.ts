@@ -365,6 +365,9 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     onLead: becomeLeader,
     onDeposed() {
       stepDown(false);
+      // Another tab took the lock: it leads. Hear it out before suspecting it (this tab may have
+      // been the silent one, its timers about to fire late).
+      lastHeard = clock.now();
       markLoss();
       post({ t: 'who', from: id });
     },

@@ -183,11 +183,18 @@ describe('the shared link, with a fake clock and fake connections', () => {
 
   async function threeTabs() {
     const browser = createFakeBrowser();
-    const clock = createFakeClock();
+    // One clock per tab, moved together, except a frozen tab's: a suspended renderer runs no timer.
+    const clocks = [createFakeClock(), createFakeClock(), createFakeClock()] as const;
+    const stopped = new Set<number>();
+    const clock = {
+      advance: (ms: number) => clocks.forEach((one, i) => (stopped.has(i) ? one.jump(ms) : one.advance(ms))),
+      stop: (i: number) => void stopped.add(i),
+      start: (i: number) => void stopped.delete(i),
+    };
     const connections = fakeConnections();
-    const tabs = [tabWith(browser, clock, connections)];
+    const tabs = [tabWith(browser, clocks[0], connections)];
     await settle();
-    tabs.push(tabWith(browser, clock, connections), tabWith(browser, clock, connections));
+    tabs.push(tabWith(browser, clocks[1], connections), tabWith(browser, clocks[2], connections));
     await settle();
     clock.advance(200); // the leader gathers the lists, then connects
     await settle();
@@ -219,11 +226,12 @@ describe('the shared link, with a fake clock and fake connections', () => {
     const [old, visible, hidden] = tabs as [(typeof tabs)[0], (typeof tabs)[0], (typeof tabs)[0]];
     hidden.tab.setVisible(false);
     old.tab.freeze();
+    clock.stop(0);
     for (let t = 0; t < SILENT_MS + STEAL_JITTER_MS + 500; t += 250) {
       clock.advance(250);
       await settle();
     }
-    expect(browser.heldBy(NAME)).toBe(visible.tab.id);
+    expect(browser.heldBy(NAME), JSON.stringify([visible.log, hidden.log])).toBe(visible.tab.id);
     clock.advance(200);
     await settle();
     expect(connections.opened).toHaveLength(2);
@@ -235,6 +243,7 @@ describe('the shared link, with a fake clock and fake connections', () => {
 
     // Thawed: the old leader's socket hands over what it took in while frozen, before it knows.
     old.tab.thaw();
+    clock.start(0);
     connections.opened[0]!.hooks.change({ resource: 'books', action: 'update', id: 2 });
     await settle();
     expect(connections.opened[0]!.closed).toBe(true);
