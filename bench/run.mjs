@@ -19,10 +19,11 @@ const METRICS = {
   capacity: () => import('./capacity.mjs'),
   storm10k: () => import('./storm-10k.mjs'),
   replayLatency: () => import('./replay-latency.mjs'),
+  tabs: () => import('./tabs.mjs'),
 };
 const NEEDS_REDIS = new Set(['latency', 'fanout', 'capacity', 'storm10k', 'replayLatency']);
 /** Each metric's own deadline: the whole run stays under 30 minutes even when one hangs. */
-const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 300_000, capacity: 360_000, storm10k: 600_000, replayLatency: 180_000 };
+const DEADLINE_MS = { size: 90_000, throughput: 90_000, latency: 60_000, fanout: 60_000, wake: 90_000, memory: 120_000, storm: 300_000, capacity: 360_000, storm10k: 600_000, replayLatency: 180_000, tabs: 180_000 };
 
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(METRICS);
 for (const name of selected) if (!METRICS[name]) throw new Error(`unknown metric "${name}"; one of ${Object.keys(METRICS).join(', ')}`);
