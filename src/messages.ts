@@ -249,7 +249,7 @@ const stateInfoSchema = z.object({
   attempt: z.optional(z.number()),
 });
 const fromLeader = { from: tabIdSchema, term: termSchema };
-const tabMessageSchema = z.discriminatedUnion('t', [
+const tabMessageSchema = z.union([
   /** A tab (new, restored, resumed) asks who leads; the leader answers `lead`. */
   z.looseObject({ t: z.literal('who'), from: tabIdSchema }),
   /** A tab's shared subscriptions, the whole list each time. */
