@@ -36,6 +36,7 @@ export const WATCH_MS = 250;
 export const SUSPECT_MS = 1250;
 /** No word this long: the leader is frozen or stopped; a visible follower steals the lock (after a random share of STEAL_JITTER_MS), ms. */
 export const SILENT_MS = 2500;
+/** Upper bound of the random wait added to SILENT_MS before a steal, so that followers do not all try at once, ms. */
 export const STEAL_JITTER_MS = 500;
 /** A new leader waits this long for the other tabs' lists, so its first handshake carries them all (and replays them), ms. */
 export const GATHER_MS = 100;
