@@ -187,11 +187,20 @@ test('3. the leader\'s renderer is suspended (SIGSTOP): a visible tab takes over
   await publish(1);
   for (const page of pages) await seen(page, 1);
   const [leader] = tabs.leaders();
-  const rest = pages.filter((page) => page !== leader);
-  // Same-site pages may share a renderer process: the leader must run in one of its own.
+  // Same-site pages may share a renderer process, and a SIGSTOP suspends every page it runs: sort
+  // the followers into those that stay awake and those suspended with the leader, opening more
+  // tabs until one runs in a process of its own.
   const pid = await findRenderer(leader!);
-  const others = await Promise.all(rest.map((page) => findRenderer(page)));
-  expect(others, 'the leader tab has a renderer process of its own').not.toContain(pid);
+  const rest: Page[] = [];
+  const alongside: Page[] = [];
+  for (const page of pages.filter((other) => other !== leader)) ((await findRenderer(page)) === pid ? alongside : rest).push(page);
+  for (let extra = 0; rest.length === 0 && extra < 4; extra++) {
+    const page = await tabs.open(made.pageUrl(proc.url));
+    await allLive([page]);
+    pages.push(page);
+    ((await findRenderer(page)) === pid ? alongside : rest).push(page);
+  }
+  expect(rest.length, 'a follower tab in a renderer process of its own').toBeGreaterThan(0);
 
   suspended = pid;
   suspend(pid);
@@ -212,14 +221,14 @@ test('3. the leader\'s renderer is suspended (SIGSTOP): a visible tab takes over
   for (const page of pages) await seen(page, 4);
 
   const records = await Promise.all(pages.map(record));
-  measured(`a follower led ${tookOverAt - stoppedAt} ms after the leader's renderer stopped; changes per tab ${JSON.stringify(records.map(idsOf))}; refetches ${JSON.stringify(records.map((r) => r.refetches.map((f) => f.reason)))}`);
+  measured(`a follower led ${tookOverAt - stoppedAt} ms after the leader's renderer stopped (${alongside.length} follower(s) suspended with it, ${rest.length} awake); changes per tab ${JSON.stringify(records.map(idsOf))}; refetches ${JSON.stringify(records.map((r) => r.refetches.map((f) => f.reason)))}`);
   for (const r of records) {
     const ids = idsOf(r);
     expect(new Set(ids).size, `no change twice: ${describeTab(r)}`).toBe(ids.length);
-    expect(ids).toEqual(expect.arrayContaining([1, 4]));
+    expect(ids).toContain(4);
     expect(r.errors).toEqual([]);
   }
-  for (const r of records.filter((_, i) => pages[i] !== leader)) expect(idsOf(r)).toEqual([1, 2, 3, 4]);
+  for (const page of rest) expect(idsOf(await record(page)).filter((id) => id !== 1)).toEqual([2, 3, 4]);
 });
 
 test('4. the leader navigates away and comes back from the back/forward cache: it rejoins and catches up; notRestoredReasons names no lock', async ({ context }) => {

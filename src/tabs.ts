@@ -11,7 +11,8 @@
 // - lead: announce a term one above any heard, gather the tabs' lists for GATHER_MS, open the
 //   socket with positions this tab saw on the channel, beat every HEARTBEAT_MS.
 // - follow: accept messages of the newest leader only (highest term; of two with one term, the
-//   higher tab id), deduplicate changes (by log offset; without one, by content across leaders).
+//   higher tab id), deduplicate changes (tab-dedup.ts: by log offset; without one, by content
+//   across leaders).
 // - lose the leader: it resigned (pagehide, freeze, close), or fell silent SUSPECT_MS (is the lock
 //   free? take it) or SILENT_MS (a visible tab steals it). Every tab then owes its subscriptions a
 //   reload ('hand-over'), paid when the new leader's gap says what the log replayed, or at once
@@ -25,6 +26,7 @@ import type { Link, LinkHooks } from './link';
 import { parseChange, parseTabMessage, type Change, type LeaderMessage, type Subscription, type TabMessage } from './messages';
 import type { Position } from './replay';
 import { keyOf } from './subscriptions';
+import { createTabDedup } from './tab-dedup';
 import { createElection } from './tab-election';
 
 // ---- Policy knobs ----------------------------------------------------------------------------
@@ -40,8 +42,6 @@ export const SILENT_MS = 2500;
 export const STEAL_JITTER_MS = 500;
 /** A new leader waits this long for the other tabs' lists, so its first handshake carries them all (and replays them), ms. */
 export const GATHER_MS = 100;
-/** Changes without a log offset delivered by two leaders within this time are one change, ms. */
-export const DEDUP_MS = 10_000;
 
 /** What a shared link needs from the instance. */
 export interface SharedLinkOptions {
@@ -85,10 +85,8 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   const live = new Set<string>();
   /** This tab's shared subscriptions, counted. */
   const own = new Map<string, { subscription: Subscription; count: number }>();
-  /** Where each key stands in its change log, as seen on the channel. */
-  const positions = new Map<string, Position>();
-  /** Offset-less changes delivered lately: content → the leader term that delivered it, and when. */
-  const recent = new Map<string, { term: number; at: number }>();
+  /** What this tab was handed, and where each key stands in its change log, as seen on the channel. */
+  const dedup = createTabDedup(clock);
   /** Keys that owe a reload after losing the leader; paid once `armed` (the new leader's gap said what the log covered). */
   let owed: Set<string> | null = null;
   let armed = false;
@@ -160,31 +158,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   const deliver = (change: Change, from: number): void => {
     // Scoped changes travel on each tab's own connection only (a plain server broadcasts them).
     if (change.scope !== undefined && change.scope !== null) return;
-    const key = keyOf(change.resource, undefined);
-    if (typeof change.offset === 'number' && typeof change.epoch === 'string') {
-      const known = positions.get(key);
-      if (known && known.epoch === change.epoch && change.offset <= known.offset) return;
-      positions.set(key, { epoch: change.epoch, offset: change.offset });
-    } else {
-      let content: string;
-      try {
-        content = JSON.stringify(change);
-      } catch {
-        content = '';
-      }
-      const now = clock.now();
-      for (const [old, seen] of recent) {
-        if (now - seen.at < DEDUP_MS) break;
-        recent.delete(old);
-      }
-      const seen = content ? recent.get(content) : undefined;
-      if (seen && seen.term !== from) return;
-      if (content) {
-        recent.delete(content);
-        recent.set(content, { term: from, at: now });
-      }
-    }
-    hooks.change(change);
+    if (dedup.accept(change, from)) hooks.change(change);
   };
 
   /** Whether a leader's message is the current leader's; a newer leader is taken on here. */
@@ -258,11 +232,9 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
       case 'refused':
         if (own.has(keyOf(message.refusal.resource, message.refusal.scope))) hooks.refused(message.refusal, message.retryInMs);
         return 0;
-      case 'pos': {
-        const known = positions.get(message.key);
-        if (!known || known.epoch !== message.epoch || message.offset > known.offset) positions.set(message.key, { epoch: message.epoch, offset: message.offset });
+      case 'pos':
+        dedup.advance(message.key, { epoch: message.epoch, offset: message.offset });
         return 0;
-      }
     }
   };
 
@@ -340,7 +312,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     clock.setTimeout(() => {
       if (!election.isLeader() || leader !== id || link) return;
       const keys = union();
-      const seed = new Map([...positions].filter(([key]) => keys.has(key)));
+      const seed = new Map([...dedup.positions()].filter(([key]) => keys.has(key)));
       link = options.open(leaderHooks(), { positions: seed, handOver });
       sync();
     }, GATHER_MS);
