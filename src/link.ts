@@ -61,12 +61,19 @@ export interface Link {
 
 /** Options of {@link createSocketLink}: the instance's, as far as its connection goes. */
 export interface SocketLinkOptions {
+  /** The server (`LiveUpdatesOptions.url`; the page's origin when absent). */
   url: string | undefined;
+  /** A socket to wrap instead of opening one (left connected by `close()`). */
   socket: Socket | undefined;
+  /** Further socket.io-client options. */
   socketOptions: Partial<ManagerOptions & SocketOptions> | undefined;
+  /** socket.io `auth`: this tab's own credentials. */
   auth: SocketOptions['auth'] | undefined;
+  /** The event carrying changes. */
   changeEvent: string;
+  /** The event carrying versions. */
   versionEvent: string;
+  /** The wake probe's deadline, ms. */
   probeTimeoutMs: number;
   clock: Clock;
   /** Where the subscriptions stand in their change logs already (a tab taking over from another). */

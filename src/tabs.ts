@@ -45,9 +45,11 @@ export const GATHER_MS = 100;
 
 /** What a shared link needs from the instance. */
 export interface SharedLinkOptions {
+  /** Web Locks, BroadcastChannel, visibility and lifecycle (environment.ts, injectable). */
   tabs: TabEnvironment;
   /** Lock and channel name: one per app and server. */
   name: string;
+  /** Timers for the heartbeat, the watch and the gathering wait. */
   clock: Clock;
   /** Opens a connection of this tab's own (as leader, and for its scoped subscriptions). */
   open(hooks: LinkHooks, extra: { positions?: ReadonlyMap<string, Position>; handOver?: boolean }): Link;
