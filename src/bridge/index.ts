@@ -1,4 +1,5 @@
-// live-updates/bridge: the Node server between Redis (or an embedded bus) and the browsers.
+// live-updates-bridge (its own package, packages/live-updates-bridge, built from here): the Node
+// server between Redis (or an embedded bus) and the browsers.
 // This module wires the parts together; each part lives in its own module.
 import type { Server as HttpServer } from 'node:http';
 import type { Server as IoServer, Socket } from 'socket.io';
