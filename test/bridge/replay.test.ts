@@ -43,15 +43,15 @@ async function startWatchedClient(target: number, resources: string[]) {
 /** Ends the client's connection and keeps it away (its switch points nowhere) until `back()`. */
 async function cut(bridge: Bridge, watched: Awaited<ReturnType<typeof startWatchedClient>>) {
   const { front, client } = watched;
-  const target = front.target;
+  const target = bridge.port as number;
   client.established();
-  front.target = 1; // nothing listens on port 1: reconnection attempts fail
+  front.point(null); // reconnection attempts fail
   bridge.io.disconnectSockets(true);
   await until(() => client.live.state !== 'connected');
   return {
     /** Lets it reconnect, to its bridge or to `to`. */
     back: async (to = target) => {
-      front.target = to;
+      front.point(to);
       await until(() => client.live.state === 'connected');
     },
   };
