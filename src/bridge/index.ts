@@ -148,8 +148,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     logger.warn('authUrl is set and origins is "*": a page on any site can open a connection that carries its visitors\' cookies; set origins to your app\'s origins');
   }
   const limits = { maxLength: opts.logMaxLength, maxAgeMs: opts.logMaxAgeMs };
-  const log: ChangeLog | null =
-    opts.logMaxLength === 0 ? null : redisBus ? await redisBus.createLog({ ...limits, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize }) : createMemoryLog({ ...limits, bus, channel: opts.changeChannel });
+  const redisLog = opts.logMaxLength !== 0 && redisBus ? await redisBus.createLog({ ...limits, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize }) : null;
+  const log: ChangeLog | null = opts.logMaxLength === 0 ? null : redisBus ? redisLog : createMemoryLog({ ...limits, bus, channel: opts.changeChannel });
   const protocol = attachProtocol(io, {
     log,
     changeEvent: opts.changeEvent,
@@ -227,6 +227,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     emitVersion(parsed.value, 'everyone');
   };
 
+  // A plain PUBLISH sent while no bridge listened reached nobody: the log counts such a spell
+  // (redis-log.ts). Before subscribing, so the first subscription is heard.
+  if (redisBus && redisLog) teardown.push(redisBus.onSubscribed(opts.changeChannel, () => redisLog.listening()));
   teardown.push(
     bus.subscribe(opts.changeChannel, (raw) => {
       if (raw.length > opts.maxChangeSize) {
