@@ -332,7 +332,12 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
     if (parsed.ok) replay.receive(parsed.value);
     else invalid(parsed.reason, parsed.cause);
   };
-  const onVersion = (payload: unknown): void => versions.receive(payload, `"${versionEvent}" message`);
+  /** The next version message is the first of a new connection: the server's word now (the bridge sends one on connecting). */
+  let freshConnection = false;
+  const onVersion = (payload: unknown): void => {
+    versions.receive(payload, `"${versionEvent}" message`, freshConnection ? 'connect' : 'socket');
+    freshConnection = false;
+  };
   const onResync = (payload: unknown): void => {
     parseResync(payload);
     catchUp.gap('server-resync');
@@ -389,6 +394,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       emitter.emit('state', info);
     },
     onUp() {
+      freshConnection = true;
       replay.connected();
       subscriptions.connected();
     },

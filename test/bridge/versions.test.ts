@@ -209,3 +209,26 @@ describe('the CLI', () => {
     }
   });
 });
+
+describe('a deploy sequence that started over', () => {
+  it('a page follows a restarted embedded bridge whose deploys count from 1 again: the offer of its last life is withdrawn on reconnecting', async () => {
+    const first = await startBridge(cleanups);
+    await first.publishVersion('v1', { build: 1 });
+    const client = startClient(cleanups, first.url);
+    const notices: Array<string | null> = [];
+    client.live.onNewVersion(({ latest }) => notices.push(latest));
+    await until(() => client.live.version === 'v1');
+    await first.publishVersion('v2', { build: 2 });
+    await first.publishVersion('v3', { build: 3 });
+    await until(() => notices.length === 2);
+    const { port } = first;
+    client.established();
+    await first.close();
+    // The new process runs v1 again, and its sequence starts at 1: lower than the page heard.
+    const second = await startBridge(cleanups, { port: port as number });
+    await second.publishVersion('v1', { build: 1 });
+    await until(() => notices.length === 3, 10_000);
+    expect(notices).toEqual(['v2', 'v3', null]);
+    expect(client.live.availableVersion).toBeNull();
+  });
+});
