@@ -82,7 +82,7 @@ export interface Bridge {
    * (the plain name, as before) and its record, and PUBLISHes both. Clients are sent
    * `{ version, build, deploy, required?, minBuild? }` (plain socket.io-clients: the name).
    * Give `build` the value the pages of this build carry as `currentVersion.build`; without it,
-   * the version's earlier build, else its deploy number. Resolves with the deploy; rejects
+   * the version's earlier build, else one past the newest numbered build kept (at least its deploy number). Resolves with the deploy; rejects
    * (TypeError) for a bad version or option, with Redis's error while Redis is down.
    * @example
    * await bridge.publishVersion(process.env.GIT_SHA, { build: Number(process.env.BUILD_NUMBER) });

@@ -83,6 +83,14 @@ describe.each([
     expect(await history(store)).toEqual(['v2#2@3', 'v1#1@1']);
   });
 
+  it('a new version without a build comes after the newest numbered build kept, not below the builds pages run', async () => {
+    const { store } = await make();
+    await store.set('v1', { build: 120 });
+    expect(brief(await store.set('hotfix'))).toBe('hotfix#121@2');
+    await store.set('v2', { build: '2026-11-29T10:00:00Z' });
+    expect(brief(await store.set('hotfix2'))).toBe('hotfix2#122@4'); // times are not counted
+  });
+
   it('keeps the last HISTORY_LENGTH deploys', async () => {
     const { store } = await make();
     for (let i = 0; i <= HISTORY_LENGTH + 2; i++) await store.set(`v${i}`);
