@@ -100,6 +100,7 @@ local function check(raw)
 end
 
 local function publish(_, args)
+  if #args ~= 1 then return fail('expected one argument: the change as JSON') end
   local raw = args[1]
   local change, scope = check(raw)
   if not change then return fail(scope) end
