@@ -1,7 +1,13 @@
-// One config: the browser library (ESM + CJS, dependencies external), its types (.d.ts + .d.cts),
-// the self-contained script tag (minified IIFE, socket.io-client bundled in), the slim script tag
-// (the same IIFE on the page's own socket.io client), the Node bridge, and the framework adapters
-// (react, vue, tanstack-query; their frameworks are peers, so external).
+// One config for the repository's two packages (npm workspaces):
+// - live-updates (this directory): the browser library (ESM + CJS, dependencies external), its
+//   types (.d.ts + .d.cts), the self-contained script tag (minified IIFE, socket.io-client bundled
+//   in), the slim script tag (the same IIFE on the page's own socket.io client), and the framework
+//   adapters (react, vue, tanstack-query; their frameworks are peers, so external);
+// - live-updates-bridge (packages/live-updates-bridge): the Node bridge and its CLI, from
+//   src/bridge, written into that package's dist/.
+// The protocol both speak (src/subscriptions.ts's PROTOCOL, src/messages.ts's schemas) is one
+// source that both builds compile in: the bridge imports it from src/, never from the published
+// client, so the two packages cannot drift and the server pulls in no browser code at run time.
 import typescript from '@rollup/plugin-typescript';
 import resolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
@@ -11,10 +17,28 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkg from './package.json' with { type: 'json' };
+import bridgePkg from './packages/live-updates-bridge/package.json' with { type: 'json' };
 
-const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
-// `zod/mini`, `socket.io/...` etc. are external too: match the package and its subpaths.
-const external = (id) => deps.some((d) => id === d || id.startsWith(`${d}/`));
+const BRIDGE_DIST = 'packages/live-updates-bridge/dist';
+
+/**
+ * What a package's build leaves to its installer: its dependencies and peers (and their subpaths:
+ * `zod/mini`, `socket.io/...`) and Node's own modules.
+ */
+function externalFor({ dependencies = {}, peerDependencies = {} }) {
+  const ids = [...Object.keys(dependencies), ...Object.keys(peerDependencies), ...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+  return (id) => ids.some((d) => id === d || id.startsWith(`${d}/`));
+}
+const external = externalFor(pkg);
+const bridgeExternal = externalFor(bridgePkg);
+/**
+ * No resolver plugin in the library builds: a bare import that is not a declared dependency would
+ * be left as an import the installed package cannot resolve. Make that a build error.
+ */
+const onwarn = (warning, warn) => {
+  if (warning.code === 'UNRESOLVED_IMPORT') throw new Error(`${warning.message} (not a dependency of the package it is built into)`);
+  warn(warning);
+};
 /**
  * The slim script tag stops here, before its IIFE reads the page's global `io`, when the page
  * did not load `/socket.io/socket.io.js` first: a clear message instead of "io is not defined".
@@ -29,9 +53,11 @@ const isIndex = (id, importer) => importer !== undefined && id.startsWith('.') &
 const ts = () => typescript({ tsconfig: './tsconfig.json', include: ['src/**/*.ts'], compilerOptions: { noEmit: false, declaration: false } });
 
 export default [
+  // live-updates
   {
-    input: { index: 'src/index.ts', bridge: 'src/bridge/index.ts', cli: 'src/bridge/cli.ts', ...Object.fromEntries(adapters.map((name) => [name, `src/${name}.ts`])) },
+    input: { index: 'src/index.ts', ...Object.fromEntries(adapters.map((name) => [name, `src/${name}.ts`])) },
     external,
+    onwarn,
     plugins: [ts()],
     output: [
       { dir: 'dist', format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
@@ -59,14 +85,12 @@ export default [
       sourcemap: true,
     },
   },
-  ...['index', 'bridge'].flatMap((name) =>
-    ['d.ts', 'd.cts'].map((ext) => ({
-      input: name === 'index' ? 'src/index.ts' : 'src/bridge/index.ts',
-      external,
-      plugins: [dts()],
-      output: { file: `dist/${name}.${ext}`, format: 'esm' },
-    })),
-  ),
+  ...['d.ts', 'd.cts'].map((ext) => ({
+    input: 'src/index.ts',
+    external,
+    plugins: [dts()],
+    output: { file: `dist/index.${ext}`, format: 'esm' },
+  })),
   ...adapters.flatMap((name) =>
     ['d.ts', 'd.cts'].map((ext) => ({
       input: `src/${name}.ts`,
@@ -75,4 +99,25 @@ export default [
       output: { file: `dist/${name}.${ext}`, format: 'esm', paths: (id) => (id.replace(/\.ts$/, '') === INDEX ? `./index.${ext === 'd.ts' ? 'js' : 'cjs'}` : id) },
     })),
   ),
+  // live-updates-bridge: the library (ESM + CJS) and the CLI (ESM, its bin; it keeps its shebang).
+  {
+    input: { index: 'src/bridge/index.ts', cli: 'src/bridge/cli.ts' },
+    external: bridgeExternal,
+    onwarn,
+    plugins: [ts()],
+    output: { dir: BRIDGE_DIST, format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
+  },
+  {
+    input: { index: 'src/bridge/index.ts' },
+    external: bridgeExternal,
+    onwarn,
+    plugins: [ts()],
+    output: { dir: BRIDGE_DIST, format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name]-[hash].cjs', sourcemap: true, exports: 'named' },
+  },
+  ...['d.ts', 'd.cts'].map((ext) => ({
+    input: 'src/bridge/index.ts',
+    external: bridgeExternal,
+    plugins: [dts()],
+    output: { file: `${BRIDGE_DIST}/index.${ext}`, format: 'esm' },
+  })),
 ];

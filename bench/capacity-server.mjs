@@ -1,5 +1,5 @@
 // The server under bench/capacity.mjs, in its own process (forked with --expose-gc):
-// `ours` is the bridge (createBridge from dist/bridge.js on Redis); `plain` is a plain socket.io
+// `ours` is the bridge (createBridge from live-updates-bridge on Redis); `plain` is a plain socket.io
 // server relaying the same Redis channel with io.to(resource).emit, the same heartbeat, clients
 // joining the room named in their handshake. Both report, over IPC, their own event-loop lag
 // (perf_hooks.monitorEventLoopDelay) and heap after a full GC.
@@ -9,10 +9,10 @@ import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import { Server } from 'socket.io';
-import { distUrl, serveRequests } from './lib/util.mjs';
+import { bridgeDistUrl, serveRequests } from './lib/util.mjs';
 
 const [mode, redisUrl, keep] = process.argv.slice(2);
-const { bridgeDefaults, createBridge, createSilentLogger } = await import(distUrl('bridge.js'));
+const { bridgeDefaults, createBridge, createSilentLogger } = await import(bridgeDistUrl('index.js'));
 
 async function startPlain() {
   const httpServer = http.createServer();

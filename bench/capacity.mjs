@@ -9,7 +9,7 @@
 // bridge drops it), over WebSocket and over long-polling, to show what dropping it saves.
 import path from 'node:path';
 import { createClient } from 'redis';
-import { distUrl, forkWorker, raiseFdLimit, root, row } from './lib/util.mjs';
+import { bridgeDistUrl, forkWorker, raiseFdLimit, root, row } from './lib/util.mjs';
 
 export const NAME = 'clients per bridge process';
 const LAG_LIMIT_MS = 100;
@@ -110,7 +110,7 @@ function reached(result) {
 
 export async function run({ log = console.log, redisUrl, step = Number(process.env.CAPACITY_STEP ?? 3000), max = Number(process.env.CAPACITY_MAX ?? 30_000), perResource = 10, settleMs = 1000, lagWindowMs = 3000, pollingClients = 1000 } = {}) {
   if (!redisUrl) throw new Error('capacity needs Redis (bench/run.mjs starts one)');
-  const { bridgeDefaults } = await import(distUrl('bridge.js'));
+  const { bridgeDefaults } = await import(bridgeDistUrl('index.js'));
   const common = { redisUrl, channel: bridgeDefaults.changeChannel, changeEvent: bridgeDefaults.changeEvent, step, max, perResource, settleMs, lagWindowMs, log };
   const ours = await ramp({ ...common, mode: 'ours' });
   const plain = await ramp({ ...common, mode: 'plain' });

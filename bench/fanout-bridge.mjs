@@ -1,9 +1,9 @@
-// The bridge under the fan-out benchmark, in its own process: createBridge from dist/bridge.js
+// The bridge under the fan-out benchmark, in its own process: createBridge from live-updates-bridge
 // on Redis, plus one extra command for the baseline: the same server calling io.local.emit
 // directly (no Redis hop, no parsing), in the same chunks a Redis read delivers.
-import { distUrl, serveRequests } from './lib/util.mjs';
+import { bridgeDistUrl, serveRequests } from './lib/util.mjs';
 
-const { createBridge, createSilentLogger } = await import(distUrl('bridge.js'));
+const { createBridge, createSilentLogger } = await import(bridgeDistUrl('index.js'));
 
 const bridge = await createBridge({ port: 0, redisUrl: process.argv[2], logger: createSilentLogger() });
 const change = (i) => ({ resource: 'books', action: 'update', id: i, obj: { seq: i, title: `Book ${i}` } });

@@ -33,12 +33,18 @@ const withDeadline = (promise, ms, name) => {
   return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} took longer than ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 };
 
-// Snapshot the build: other work in this tree may rebuild dist/ while the benchmarks run.
-const snapshot = path.join(root, 'bench/.dist');
-if (!existsSync(path.join(root, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
-rmSync(snapshot, { recursive: true, force: true });
-cpSync(path.join(root, 'dist'), snapshot, { recursive: true });
-process.env.LU_BENCH_DIST = snapshot;
+// Snapshot the builds of both packages: other work in this tree may rebuild them while the
+// benchmarks run.
+for (const [built, probe, snapshotDir, variable] of [
+  ['dist', 'index.js', 'bench/.dist', 'LU_BENCH_DIST'],
+  ['packages/live-updates-bridge/dist', 'cli.js', 'bench/.dist-bridge', 'LU_BENCH_BRIDGE_DIST'],
+]) {
+  const snapshot = path.join(root, snapshotDir);
+  if (!existsSync(path.join(root, built, probe))) throw new Error(`${built}/ is missing: run \`npm run build\` first (npm run bench does)`);
+  rmSync(snapshot, { recursive: true, force: true });
+  cpSync(path.join(root, built), snapshot, { recursive: true });
+  process.env[variable] = snapshot;
+}
 
 const started = Date.now();
 const rows = [];

@@ -8,7 +8,7 @@
 //   PORT=3005 HOST=0.0.0.0 APP_VERSION=abc123 npm run demo
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { createBridge } from '../dist/bridge.js';
+import { createBridge } from '../packages/live-updates-bridge/dist/index.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';

@@ -1,4 +1,4 @@
-// The bridge as operators run it — `node dist/cli.js --port … --redis …` processes on a real
+// The bridge as operators run it — `live-updates-bridge --port … --redis …` processes on a real
 // redis-server — with Chromium pages and Node live-updates clients: restarts, garbage on the
 // Redis channels, several processes on one Redis, and backends that emit with
 // @socket.io/redis-emitter.

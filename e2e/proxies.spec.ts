@@ -1,4 +1,4 @@
-// Chromium through the README's load balancer snippets: two bridge processes (`node dist/cli.js`)
+// Chromium through the README's load balancer snippets: two bridge processes (`live-updates-bridge`)
 // on one redis-server behind Debian's nginx and HAProxy, a page on the app's origin talking to
 // the proxy's. A page forced onto long-polling and a page with socket.io's default transports
 // (long-polling, then the upgrade) stay connected and show every change; each session's requests

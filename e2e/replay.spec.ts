@@ -1,4 +1,4 @@
-// Replay from the change log, end to end: the bridge as operators run it (`node dist/cli.js`
+// Replay from the change log, end to end: the bridge as operators run it (`live-updates-bridge`
 // processes) on a real redis-server, the script tag in Debian's Chromium, changes published
 // through the log the way backends do (`FCALL lu_publish 0 '<json>'`, here from node-redis, or
 // `live-updates-bridge publish`). A page back from a gap must be handed every change it missed,

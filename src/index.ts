@@ -333,7 +333,7 @@ export function createLiveUpdates(options: LiveUpdatesOptions = {}): LiveUpdates
       versions.state(info.state);
       emitter.emit('state', info);
     },
-    version: (payload, source) => versions.receive(payload, source),
+    version: (payload, source, from) => versions.receive(payload, source, from),
     live: (key) => catchUp.live(key),
     unlive: (key) => catchUp.unlive(key),
     lost: (only) => catchUp.lost(only),

@@ -21,8 +21,11 @@ export interface LinkHooks {
   change(change: Change): void;
   /** The connection's state changed. */
   state(info: StateInfo): void;
-  /** A version announcement, unparsed (each tab compares it with its own build). */
-  version(payload: unknown, source: string): void;
+  /**
+   * A version announcement, unparsed (each tab compares it with its own build); `from`: `'connect'`
+   * for the first of a new connection (the server's word now), else `'socket'`.
+   */
+  version(payload: unknown, source: string, from: 'socket' | 'connect'): void;
   /** Changes of `key` reach this link from now on. */
   live(key: string): void;
   /** Changes of `key` no longer reach it without a connection gap (refused, asked again). */
@@ -125,7 +128,12 @@ export function createSocketLink(options: SocketLinkOptions, hooks: LinkHooks): 
     if (parsed.ok) replay.receive(parsed.value);
     else invalid(parsed.reason, parsed.cause);
   };
-  const onVersion = (payload: unknown): void => hooks.version(payload, `"${versionEvent}" message`);
+  /** The next version message is the first of a new connection: the server's word now (the bridge sends one on connecting). */
+  let freshConnection = false;
+  const onVersion = (payload: unknown): void => {
+    hooks.version(payload, `"${versionEvent}" message`, freshConnection ? 'connect' : 'socket');
+    freshConnection = false;
+  };
   const onResync = (payload: unknown): void => {
     parseResync(payload);
     hooks.gap('server-resync', new Set());
@@ -164,6 +172,7 @@ export function createSocketLink(options: SocketLinkOptions, hooks: LinkHooks): 
     probeTimeoutMs: options.probeTimeoutMs,
     onState: (info) => hooks.state(info),
     onUp() {
+      freshConnection = true;
       replay.connected();
       subscriptions.connected();
       // Taking over from another link: what was missed meanwhile is this first connection's gap.

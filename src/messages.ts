@@ -268,7 +268,7 @@ const tabMessageSchema = z.union([
   z.looseObject({ t: z.literal('gap'), ...fromLeader, reason: z.enum(GAP_REASONS), covered: z.array(keySchema) }),
   z.looseObject({ t: z.literal('recovered'), ...fromLeader }),
   z.looseObject({ t: z.literal('slot'), ...fromLeader, delayMs: z.number().check(z.gte(0), z.lte(600_000)) }),
-  z.looseObject({ t: z.literal('version'), ...fromLeader, payload: z.unknown(), source: z.string().check(z.maxLength(200)) }),
+  z.looseObject({ t: z.literal('version'), ...fromLeader, payload: z.unknown(), source: z.string().check(z.maxLength(200)), origin: z.enum(['socket', 'connect']) }),
   z.looseObject({ t: z.literal('refused'), ...fromLeader, refusal: refusalSchema, retryInMs: z.nullable(z.number().check(z.gte(0))) }),
   z.looseObject({ t: z.literal('pos'), ...fromLeader, key: keySchema, epoch: z.string().check(z.minLength(1), z.maxLength(64)), offset: z.number().check(z.int(), z.gte(0)) }),
 ]);

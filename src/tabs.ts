@@ -82,7 +82,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   let lastHeard = clock.now();
   let stealAfter = SILENT_MS + random() * STEAL_JITTER_MS;
   let info: StateInfo = { state: 'connecting', reason: 'start', since: clock.now() };
-  let lastVersion: { payload: unknown; source: string } | null = null;
+  let lastVersion: { payload: unknown; source: string; origin: 'socket' | 'connect' } | null = null;
   /** Shared keys live now, as the leader says. */
   const live = new Set<string>();
   /** This tab's shared subscriptions, counted. */
@@ -229,7 +229,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
         hooks.slot(message.delayMs);
         return 0;
       case 'version':
-        hooks.version(message.payload, message.source);
+        hooks.version(message.payload, message.source, message.origin);
         return 0;
       case 'refused':
         if (own.has(keyOf(message.refusal.resource, message.refusal.scope))) hooks.refused(message.refusal, message.retryInMs);
@@ -279,10 +279,10 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     return {
       change: (change) => active() && void send({ t: 'change', from: id, term, change }),
       state: (next) => active() && void send({ t: 'state', from: id, term, info: next }),
-      version(payload, source) {
+      version(payload, source, origin) {
         if (!active()) return;
-        lastVersion = { payload, source };
-        send({ t: 'version', from: id, term, payload, source });
+        lastVersion = { payload, source, origin };
+        send({ t: 'version', from: id, term, payload, source, origin });
       },
       live: () => active() && publishLive(),
       unlive: () => active() && publishLive(),
@@ -447,7 +447,7 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
   const privateHooks: LinkHooks = {
     change: (change) => hooks.change(change),
     state: () => {},
-    version: (payload, source) => hooks.version(payload, source),
+    version: (payload, source, origin) => hooks.version(payload, source, origin),
     live: (key) => hooks.live(key),
     unlive: (key) => hooks.unlive(key),
     lost: () => hooks.lost(isPrivate),

@@ -13,7 +13,7 @@ import type { ConnectionState } from './connection';
 import type { Clock, FetchFn, Signal, TimerHandle } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
 import { parseVersion } from './messages';
-import { createVersionTracker, type AvailableVersion, type VersionChange } from './version';
+import { createVersionTracker, type AvailableVersion, type VersionChange, type VersionSource } from './version';
 import type { VersionInfo } from './messages';
 
 /** Longest a poll request may take before it is aborted, in ms (a dead pooled connection would hang it). */
@@ -51,8 +51,11 @@ export interface VersionCheckOptions {
 
 /** The version sources of one instance. */
 export interface VersionCheck {
-  /** One announcement from `source` (named in error messages): parsed, ruled on, maybe notified. */
-  receive(payload: unknown, source: string): void;
+  /**
+   * One announcement the socket carried (`source` names it in error messages): parsed, ruled on,
+   * maybe notified. `from`: `'connect'` for the first of a new connection (see VersionTracker.receive).
+   */
+  receive(payload: unknown, source: string, from?: 'socket' | 'connect'): void;
   /** The socket's state: polling runs only while it is connecting or reconnecting. */
   state(state: ConnectionState): void;
   /** A browser signal: a return to the page checks once (throttled), a failed load checks now. */
@@ -80,11 +83,11 @@ export function createVersionCheck(options: VersionCheckOptions): VersionCheck {
   let validator: ['If-None-Match' | 'If-Modified-Since', string] | null = null;
   let closed = false;
 
-  const receive = (payload: unknown, source: string): void => {
+  const receive = (payload: unknown, source: string, from: VersionSource = 'socket'): void => {
     if (closed) return;
     const parsed = parseVersion(payload);
     if (!parsed.ok) return report(createError('invalid-version', `ignored ${source}: ${parsed.reason}`, { cause: parsed.cause }));
-    const notice = tracker.receive(parsed.value);
+    const notice = tracker.receive(parsed.value, from);
     if (notice) notify(notice);
   };
 
@@ -100,7 +103,7 @@ export function createVersionCheck(options: VersionCheckOptions): VersionCheck {
       const etag = response.headers.get('etag');
       const modified = response.headers.get('last-modified');
       validator = etag ? ['If-None-Match', etag] : modified ? ['If-Modified-Since', modified] : null;
-      receive(await response.text(), url);
+      receive(await response.text(), url, 'hint');
     } catch (cause) {
       if (!closed) report(createError('version-check-failed', `could not read ${url}: ${controller.signal.aborted ? `no answer within ${Math.min(intervalMs, POLL_TIMEOUT_MS)} ms` : describe(cause)}`, { cause }));
     } finally {
@@ -136,7 +139,7 @@ export function createVersionCheck(options: VersionCheckOptions): VersionCheck {
     checkResponse(response) {
       if (typeof response?.headers?.get !== 'function') throw new TypeError('live-updates: checkResponse() needs a Response (or an object with headers.get).');
       const value = response.headers.get(header);
-      if (value) receive(value, `${header} header`);
+      if (value) receive(value, `${header} header`, 'hint');
     },
     pending: tracker.pending,
     available: tracker.available,

@@ -5,8 +5,10 @@
 //    announcement of that name that carries one.
 // 2. Which announcement is the server's word now: of two with a deploy sequence, the later deploy;
 //    else of two with comparable builds, the newer build (an older build is an old server still
-//    answering in a rolling deploy: ignored, so two servers never make the notice flap); else the
-//    one heard last.
+//    answering in a rolling deploy: ignored, so two servers never make the notice flap); a name
+//    alone from a header or the versionUrl file never outranks an ordered word (an old server, a
+//    stale copy); else the one heard last. What a server says on a new connection is its word
+//    now, whatever came before (a deploy sequence that started over).
 // 3. What is on offer: that announcement, if it is newer than the running version — by build when
 //    both have comparable builds (numbers with numbers, times with times), else by differing name.
 //    An ordered announcement that is not newer (the running build, or an older one) offers
@@ -47,10 +49,20 @@ export interface AvailableVersion {
   required: boolean;
 }
 
+/** Where an announcement came from (see {@link VersionTracker.receive}). */
+export type VersionSource = 'socket' | 'connect' | 'hint';
+
 /** Tracks the running version and decides which announcements change the offer. */
 export interface VersionTracker {
-  /** Feeds one announcement (`null` = none known); returns the notice to fire, if any. */
-  receive(info: VersionInfo | null): VersionChange | null;
+  /**
+   * Feeds one announcement (`null` = none known); returns the notice to fire, if any. `from`:
+   * `'socket'`, a message on a live connection; `'connect'`, the first one of a new connection:
+   * the server's word now, taken even where rule 2 would keep the earlier one (a deploy sequence
+   * that started over: a restarted embedded bridge, a flushed Redis); `'hint'`, a response header
+   * or the `versionUrl` file, where a name alone may be an old server or a stale copy, so it
+   * never outranks an ordered word. @default 'socket'
+   */
+  receive(info: VersionInfo | null, from?: VersionSource): VersionChange | null;
   /** The notice new listeners hear at once: the current offer, if there is one. */
   pending(): VersionChange | null;
   /** The current offer, or `null`. */
@@ -68,9 +80,11 @@ export function createVersionTracker(initial?: VersionInfo | null): VersionTrack
   let offer: VersionInfo | null = null;
   const offered = new Set<string>();
 
-  /** Rule 2: does `next` replace `prev` as the server's word? */
-  const supersedes = (next: VersionInfo, prev: VersionInfo): boolean => {
+  /** Rule 2: does `next` (from `from`) replace `prev` as the server's word? */
+  const supersedes = (next: VersionInfo, prev: VersionInfo, from: VersionSource): boolean => {
+    if (from === 'connect') return true;
     if (next.deploy !== undefined && prev.deploy !== undefined) return next.deploy >= prev.deploy;
+    if (from === 'hint' && next.deploy === undefined && !next.build && (prev.deploy !== undefined || prev.build)) return false;
     const pair = comparable(next.build, prev.build);
     return pair ? pair[0].value >= pair[1].value : true;
   };
@@ -89,7 +103,7 @@ export function createVersionTracker(initial?: VersionInfo | null): VersionTrack
   const key = (info: VersionInfo | null): string => (info ? `${info.version}\n${info.build?.raw ?? ''}\n${isRequired(info)}` : '');
 
   return {
-    receive(info) {
+    receive(info, from = 'socket') {
       if (!info) return null;
       if (!running) {
         running = { version: info.version, ...(info.build ? { build: info.build } : {}) };
@@ -97,7 +111,7 @@ export function createVersionTracker(initial?: VersionInfo | null): VersionTrack
         return null;
       }
       if (info.version === running.version && !running.build && info.build) running.build = info.build;
-      if (heard && !supersedes(info, heard)) return null;
+      if (heard && !supersedes(info, heard, from)) return null;
       heard = info;
       const newer = isNewer(info, running);
       let next: VersionInfo | null;

@@ -210,7 +210,7 @@ describe('the shared link, with a fake clock and fake connections', () => {
     expect(browser.heldBy(NAME)).toBe(tabs[0]!.tab.id);
     expect(connections.opened[0]!.keys).toEqual([BOOKS]);
     connections.opened[0]!.hooks.change({ resource: 'books', action: 'create', id: 1, offset: 1, epoch: 'e' });
-    connections.opened[0]!.hooks.version('v2', 'test');
+    connections.opened[0]!.hooks.version('v2', 'test', 'socket');
     await settle();
     for (const { changes, log, link } of tabs) {
       expect(changes.map((c) => c.id)).toEqual([1]);

@@ -140,6 +140,27 @@ describe('version rule: rollbacks (announcements with a deploy sequence)', () =>
   });
 });
 
+describe('version rule: a name alone, and what a server says on a new connection', () => {
+  it('a name alone from a header or the file never replaces an ordered offer (an old server in a rolling deploy, a stale copy): the offer stays', () => {
+    const tracker = createVersionTracker(info({ version: 'a0', build: 99 }));
+    expect(tracker.receive(info({ version: 'a6', build: 104, deploy: 10 }))?.latest).toBe('a6');
+    expect(tracker.receive(info('a5'), 'hint')).toBeNull();
+    expect(tracker.receive(info('a6'), 'hint')).toBeNull();
+    expect(tracker.available()).toEqual({ version: 'a6', build: 104, required: false });
+  });
+
+  it('the first announcement of a new connection is the word now: a deploy sequence that started over is followed, not ignored', () => {
+    const tracker = createVersionTracker(info({ version: 'v1', build: 1 }));
+    expect(tracker.receive(info({ version: 'v2', build: 2, deploy: 7 }))?.latest).toBe('v2');
+    // The bridge restarted with its sequence from 1 (the embedded bus), still on v1.
+    expect(tracker.receive(info({ version: 'v1', build: 1, deploy: 1 }))).toBeNull(); // live: an earlier deploy, ignored
+    expect(tracker.receive(info({ version: 'v1', build: 1, deploy: 1 }), 'connect')).toEqual({ current: 'v1', latest: null, required: false });
+    expect(tracker.receive(info({ version: 'v3', build: 3, deploy: 2 }))?.latest).toBe('v3'); // the new sequence goes on
+    // A classic name-only deploy after ordered ones, relayed by the bridge: by name, as before.
+    expect(tracker.receive(info('x9'))?.latest).toBe('x9');
+  });
+});
+
 describe('version rule: severity', () => {
   it('required: true, or this page below minBuild, makes the notice required; a change of severity alone is a notice', () => {
     expect(feed({ version: 'v1', build: 1 }, [{ version: 'v2', build: 2 }, { version: 'v2', build: 2, required: true }]).log).toEqual(['v2', 'v2!']);

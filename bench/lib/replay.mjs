@@ -2,7 +2,7 @@
 // and the two ways a backend publishes a change (plain PUBLISH, or through the log).
 import { io } from 'socket.io-client';
 import { createClient } from 'redis';
-import { distUrl } from './util.mjs';
+import { bridgeDistUrl } from './util.mjs';
 
 /** Resolves with the first `event` of a socket.io-client socket; rejects after `ms`. */
 function nextEvent(socket, event, ms) {
@@ -20,7 +20,7 @@ function nextEvent(socket, event, ms) {
  * client with a numeric `offset` and a string `epoch` (embedded bus, so no Redis needed).
  */
 export async function replayBuilt() {
-  const { createBridge, createSilentLogger, bridgeDefaults } = await import(distUrl('bridge.js'));
+  const { createBridge, createSilentLogger, bridgeDefaults } = await import(bridgeDistUrl('index.js'));
   const bridge = await createBridge({ port: 0, logger: createSilentLogger() });
   const socket = io(`http://127.0.0.1:${bridge.port}`, { transports: ['websocket'], forceNew: true, auth: { lu: { v: 1, subs: [{ resource: 'probe' }] } } });
   try {
@@ -46,7 +46,7 @@ export const skippedRow = (name, unit, goal) => ({ name, ours: null, baseline: n
  * log and published in one step; the bridge loads the function when it starts).
  */
 export async function createPublisher(redisUrl) {
-  const { bridgeDefaults } = await import(distUrl('bridge.js'));
+  const { bridgeDefaults } = await import(bridgeDistUrl('index.js'));
   const client = createClient({ url: redisUrl });
   await client.connect();
   const json = (id) => JSON.stringify({ resource: 'books', action: 'update', id, obj: { id, title: `Book ${id}` } });

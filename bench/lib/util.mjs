@@ -9,10 +9,14 @@ import path from 'node:path';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /**
  * The build under test. bench/run.mjs snapshots dist/ into bench/.dist and points LU_BENCH_DIST at
- * it (inherited by every child process), so a rebuild elsewhere in the tree mid-run changes nothing.
+ * it (inherited by every child process), so a rebuild elsewhere in the tree mid-run changes nothing;
+ * likewise the bridge package's dist/ into bench/.dist-bridge (LU_BENCH_BRIDGE_DIST).
  */
 export const dist = (file) => path.join(process.env.LU_BENCH_DIST ?? path.join(root, 'dist'), file);
 export const distUrl = (file) => pathToFileURL(dist(file)).href;
+/** A file of the live-updates-bridge package's build (index.js, cli.js). */
+export const bridgeDist = (file) => path.join(process.env.LU_BENCH_BRIDGE_DIST ?? path.join(root, 'packages/live-updates-bridge/dist'), file);
+export const bridgeDistUrl = (file) => pathToFileURL(bridgeDist(file)).href;
 
 /** Milliseconds on a clock shared by every process of this machine (epoch based, sub-ms). */
 export const wallNow = () => performance.timeOrigin + performance.now();
@@ -80,9 +84,9 @@ export async function startRedis() {
   return { port, url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
-/** Starts the built bridge CLI (dist/cli.js) with `env` added to ours; resolves once it prints its listening line. */
+/** Starts the built bridge CLI (live-updates-bridge's dist/cli.js) with `env` added to ours; resolves once it prints its listening line. */
 export async function startBridgeCli(args, { timeoutMs = 15_000, env = {} } = {}) {
-  const child = spawn(process.execPath, [dist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [bridgeDist('cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bridge did not start: ${out}`)), timeoutMs);

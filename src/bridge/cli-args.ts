@@ -31,8 +31,9 @@ change to the change log and publishes it (what FCALL lu_publish 0 '<json>' does
 \`version set\` deploys a version in one atomic step: the next deploy number, the deploy before
 kept for rollback, SET <version-key> <version> (the plain name, as before) and its record, PUBLISH.
 Give --build the value your pages were built with as currentVersion.build (a CI build number or
-an ISO time); without it, the version's earlier build, else its deploy number. --required: pages
-older than this build must reload; --min-build: pages below this build must reload.
+an ISO time); without it, the version's earlier build, else one past the newest numbered build
+(at least its deploy number). --required: pages older than this build must reload; --min-build:
+pages below this build must reload.
 \`version rollback\` returns to the deploy before the current one (exit 1 when there is none);
 \`version show\` prints { current, history }. Each prints JSON on stdout and needs Redis.
 

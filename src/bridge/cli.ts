@@ -55,9 +55,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-/** `publish '<json>'`: one change through the Redis change log; the exit code. */
+/** The logger of the one-shot commands: their stdout is their JSON result and nothing else. */
+const quiet = { ...logger, info: () => undefined };
+
+/** `publish '<json>'`: one change through the Redis change log, its position as JSON on stdout (nothing else); the exit code. */
 async function publish(json: string, options: BridgeOptions): Promise<number> {
-  const opts = resolveOptions({ ...options, logger });
+  const opts = resolveOptions({ ...options, logger: quiet });
   if (!opts.redisUrl) {
     console.error('live-updates-bridge publish: needs --redis <url> (or REDIS_URL): the log lives in Redis');
     return 2;
@@ -73,7 +76,7 @@ async function publish(json: string, options: BridgeOptions): Promise<number> {
     console.error(`live-updates-bridge publish: invalid change: ${checked.ok === false && parsed !== undefined ? checked.error : 'not JSON'}`);
     return 2;
   }
-  const bus = await createRedisBus({ url: opts.redisUrl, logger });
+  const bus = await createRedisBus({ url: opts.redisUrl, logger: quiet });
   try {
     const log = await bus.createLog({ maxLength: opts.logMaxLength, maxAgeMs: opts.logMaxAgeMs, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize });
     if (!log) throw new Error('the change log needs Redis 7 or later');
@@ -93,7 +96,6 @@ async function publish(json: string, options: BridgeOptions): Promise<number> {
  * (nothing else: `version show > version.json` must stay JSON); the exit code.
  */
 async function version(action: 'set' | 'rollback' | 'show', name: string, deploy: DeployOptions, options: BridgeOptions): Promise<number> {
-  const quiet = { ...logger, info: () => undefined };
   const opts = resolveOptions({ ...options, logger: quiet });
   if (!opts.redisUrl) {
     console.error(`live-updates-bridge version ${action}: needs --redis <url> (or REDIS_URL): the version lives in Redis`);

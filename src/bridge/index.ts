@@ -1,4 +1,5 @@
-// live-updates/bridge: the Node server between Redis (or an embedded bus) and the browsers.
+// live-updates-bridge (its own package, packages/live-updates-bridge, built from here): the Node
+// server between Redis (or an embedded bus) and the browsers.
 // This module wires the parts together; each part lives in its own module.
 import type { Server as HttpServer } from 'node:http';
 import type { Server as IoServer, Socket } from 'socket.io';
@@ -81,7 +82,7 @@ export interface Bridge {
    * (the plain name, as before) and its record, and PUBLISHes both. Clients are sent
    * `{ version, build, deploy, required?, minBuild? }` (plain socket.io-clients: the name).
    * Give `build` the value the pages of this build carry as `currentVersion.build`; without it,
-   * the version's earlier build, else its deploy number. Resolves with the deploy; rejects
+   * the version's earlier build, else one past the newest numbered build kept (at least its deploy number). Resolves with the deploy; rejects
    * (TypeError) for a bad version or option, with Redis's error while Redis is down.
    * @example
    * await bridge.publishVersion(process.env.GIT_SHA, { build: Number(process.env.BUILD_NUMBER) });
@@ -147,8 +148,8 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     logger.warn('authUrl is set and origins is "*": a page on any site can open a connection that carries its visitors\' cookies; set origins to your app\'s origins');
   }
   const limits = { maxLength: opts.logMaxLength, maxAgeMs: opts.logMaxAgeMs };
-  const log: ChangeLog | null =
-    opts.logMaxLength === 0 ? null : redisBus ? await redisBus.createLog({ ...limits, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize }) : createMemoryLog({ ...limits, bus, channel: opts.changeChannel });
+  const redisLog = opts.logMaxLength !== 0 && redisBus ? await redisBus.createLog({ ...limits, channel: opts.changeChannel, keyPrefix: opts.logKeyPrefix, maxChangeSize: opts.maxChangeSize }) : null;
+  const log: ChangeLog | null = opts.logMaxLength === 0 ? null : redisBus ? redisLog : createMemoryLog({ ...limits, bus, channel: opts.changeChannel });
   const protocol = attachProtocol(io, {
     log,
     changeEvent: opts.changeEvent,
@@ -226,6 +227,9 @@ export async function createBridge(options: BridgeOptions = {}): Promise<Bridge>
     emitVersion(parsed.value, 'everyone');
   };
 
+  // A plain PUBLISH sent while no bridge listened reached nobody: the log counts such a spell
+  // (redis-log.ts). Before subscribing, so the first subscription is heard.
+  if (redisBus && redisLog) teardown.push(redisBus.onSubscribed(opts.changeChannel, () => redisLog.listening()));
   teardown.push(
     bus.subscribe(opts.changeChannel, (raw) => {
       if (raw.length > opts.maxChangeSize) {

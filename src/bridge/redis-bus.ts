@@ -10,9 +10,8 @@ import type { Bus, BusListener } from './bus.js';
 import type { BridgeLogger } from './logger.js';
 import { describeError } from './logger.js';
 import { createReadyGate, guardClient } from './redis-guards.js';
-import type { ChangeLog } from './change-log.js';
 import { createRedisLog } from './redis-log.js';
-import type { RedisLogOptions } from './redis-log.js';
+import type { RedisChangeLog, RedisLogOptions } from './redis-log.js';
 import { createRedisVersions } from './redis-versions.js';
 import type { VersionKeys, VersionStore } from './versions.js';
 
@@ -59,7 +58,13 @@ export interface RedisBus extends Bus {
    * loaded now and again whenever the connection comes back. Resolves once the first load was
    * tried; `null` when Redis refused it (before Redis 7): changes then go without offsets.
    */
-  createLog(options: RedisLogOptions): Promise<ChangeLog | null>;
+  createLog(options: RedisLogOptions): Promise<RedisChangeLog | null>;
+  /**
+   * Calls `listener` each time this bus's subscription to `channel` is in place: once SUBSCRIBE
+   * succeeded, and again after each reconnection of the subscriber connection (messages published
+   * meanwhile reached nobody here). Returns the unsubscribe.
+   */
+  onSubscribed(channel: string, listener: () => void): () => void;
   /** The deploy store (versions.ts) on this bus's command connection; fails fast while Redis is down. */
   createVersions(keys: VersionKeys): VersionStore;
 }
@@ -74,6 +79,17 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
   const command: RedisClient = createClient({ url });
   const subscriber: RedisClient = command.duplicate();
   const recoverListeners = new Set<() => void>();
+  const subscribedListeners = new Map<string, Set<() => void>>();
+  const subscribedChannels = new Set<string>();
+  const announceSubscribed = (channel: string): void => {
+    for (const listener of [...(subscribedListeners.get(channel) ?? [])]) {
+      try {
+        listener();
+      } catch (error) {
+        logger.error(`subscribed listener threw: ${describeError(error)}`);
+      }
+    }
+  };
   const commandBack = new Set<() => void>();
   // Created before connect() so its 'ready' listener sees the first connection.
   const subscriberGate = createReadyGate(subscriber);
@@ -107,6 +123,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     watch(subscriber, 'subscriber', () => {
       // Recover only once the subscriptions made during the outage are live too.
       void subscriberGate.settled().then(() => {
+        subscribedChannels.forEach(announceSubscribed);
         for (const listener of [...recoverListeners]) {
           try {
             listener();
@@ -156,6 +173,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       };
       subscriberGate
         .run(() => subscriber.subscribe(channel, safe))
+        .then(() => {
+          subscribedChannels.add(channel);
+          announceSubscribed(channel);
+        })
         .catch((error: unknown) => {
           if (!closed) logger.error(`SUBSCRIBE ${channel} failed: ${describeError(error)}`);
         });
@@ -163,6 +184,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
       return () => {
         if (!active || closed) return;
         active = false;
+        subscribedChannels.delete(channel);
         subscriberGate
           .run(() => subscriber.unsubscribe(channel, safe))
           .catch((error: unknown) => {
@@ -180,6 +202,13 @@ export async function createRedisBus(options: RedisBusOptions): Promise<RedisBus
     },
     async set(key, value) {
       await ready().set(key, value);
+    },
+    onSubscribed(channel, listener) {
+      const set = subscribedListeners.get(channel) ?? new Set();
+      subscribedListeners.set(channel, set.add(listener));
+      return () => {
+        set.delete(listener);
+      };
     },
     onRecover(listener) {
       recoverListeners.add(listener);

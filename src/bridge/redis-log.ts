@@ -10,6 +10,13 @@
 // without the log takes an offset with no entry, so replays across it are refused. `<name>` is
 // `<bytes of resource>:<resource>[:<scope>]`, which no other pair can forge. The rules are
 // those of `coverage()` in change-log.ts, written again in Lua because they run inside Redis.
+//
+// A plain PUBLISH sent while no bridge listened (the only one restarting, or its subscriber
+// reconnecting) reached nobody, so nothing marked it. Once plain publishers were seen
+// (`<prefix>plain`, set by every unlogged mark, kept META_TTL), a bridge that starts listening
+// alone counts a deaf spell (`<prefix>deaf`, INCR); each log takes it, when next written or read,
+// as a change without the log at that point: positions from before it refetch, later ones replay.
+// Apps whose publishers all use the log never pay for it: their bridge restarts replay.
 import type { ChangeLog, LogLimits, LogPosition, LogReply, NotCovered } from './change-log.js';
 import { META_TTL_MS } from './change-log.js';
 import type { BridgeLogger } from './logger.js';
@@ -19,7 +26,7 @@ import { describeError } from './logger.js';
 export const STAMP_ROOM = 64;
 
 /** The functions the library registers, as a backend calls them. */
-export const LOG_FUNCTIONS = { publish: 'lu_publish', since: 'lu_since', unlogged: 'lu_unlogged' } as const;
+export const LOG_FUNCTIONS = { publish: 'lu_publish', since: 'lu_since', unlogged: 'lu_unlogged', listening: 'lu_listening' } as const;
 
 /** Options of the library: the same in every bridge process and publisher of one Redis. */
 export interface RedisLogOptions extends LogLimits {
@@ -56,13 +63,23 @@ end
 
 -- The epoch and last offset of a log; a log without them starts a new life (a new epoch, and
 -- no stream left from an older one).
+-- A deaf spell since the log's last write or read counts as a change without the log, now.
 local function open(skey, mkey)
-  local meta = redis.call('HMGET', mkey, 'e', 's', 'u')
-  if meta[1] then return meta[1], tonumber(meta[2]), meta[3] and tonumber(meta[3]) end
+  local meta = redis.call('HMGET', mkey, 'e', 's', 'u', 'd')
+  local deaf = redis.call('GET', PREFIX .. 'deaf') or '0'
+  if meta[1] then
+    local top, unlogged = tonumber(meta[2]), meta[3] and tonumber(meta[3])
+    if (meta[4] or '0') ~= deaf then
+      top = top + 1
+      unlogged = top
+      redis.call('HSET', mkey, 's', top, 'u', top, 'd', deaf)
+    end
+    return meta[1], top, unlogged
+  end
   local t = redis.call('TIME')
   local epoch = t[1] .. string.format('%06d', tonumber(t[2]))
   redis.call('DEL', skey)
-  redis.call('HSET', mkey, 'e', epoch, 's', 0)
+  redis.call('HSET', mkey, 'e', epoch, 's', 0, 'd', deaf)
   return epoch, 0, false
 end
 
@@ -83,6 +100,7 @@ local function check(raw)
 end
 
 local function publish(_, args)
+  if #args ~= 1 then return fail('expected one argument: the change as JSON') end
   local raw = args[1]
   local change, scope = check(raw)
   if not change then return fail(scope) end
@@ -123,6 +141,7 @@ end
 local function unlogged(_, args)
   local scope = args[2] ~= '' and args[2] or nil
   local _, mkey = keys_of(args[1], scope)
+  redis.call('SET', PREFIX .. 'plain', '1', 'PX', META_TTL)
   -- The unlogged change takes an offset of its own, with no entry: replays across it are
   -- refused, and a position handed out after it (offset >= u) is not.
   local top = redis.call('HGET', mkey, 's')
@@ -132,7 +151,15 @@ local function unlogged(_, args)
   return top
 end
 
+-- args: the change channel. Called by a bridge each time its subscription to it is in place.
+local function listening(_, args)
+  local listeners = tonumber(redis.call('PUBSUB', 'NUMSUB', args[1])[2])
+  if listeners > 1 or redis.call('EXISTS', PREFIX .. 'plain') == 0 then return 0 end
+  return redis.call('INCR', PREFIX .. 'deaf')
+end
+
 redis.register_function('${LOG_FUNCTIONS.publish}', publish)
+redis.register_function('${LOG_FUNCTIONS.listening}', listening)
 redis.register_function('${LOG_FUNCTIONS.since}', since)
 redis.register_function('${LOG_FUNCTIONS.unlogged}', unlogged)
 `;
@@ -161,7 +188,18 @@ export function readSinceReply(reply: unknown): LogReply {
  * is called (the bus calls it whenever the connection is back: a Redis restarted without
  * persistence has lost it). Log reads and marks go through the same connection, in order.
  */
-export function createRedisLog(client: LogClient, logger: BridgeLogger, options: RedisLogOptions): ChangeLog & { reload(): Promise<boolean> } {
+/** The log in Redis: a ChangeLog, reloaded when the connection is back, told when the bridge listens. */
+export interface RedisChangeLog extends ChangeLog {
+  /** Loads the library again (a Redis restarted without persistence lost it); whether it loaded. */
+  reload(): Promise<boolean>;
+  /**
+   * The bridge's subscription to the change channel is in place (at start, and after each
+   * reconnection of its subscriber): if no other subscriber was there, a deaf spell is counted.
+   */
+  listening(): void;
+}
+
+export function createRedisLog(client: LogClient, logger: BridgeLogger, options: RedisLogOptions): RedisChangeLog {
   const code = logLibrary(options);
   const load = async (): Promise<boolean> => {
     try {
@@ -195,6 +233,12 @@ export function createRedisLog(client: LogClient, logger: BridgeLogger, options:
     },
     unlogged(resource, scope) {
       call(LOG_FUNCTIONS.unlogged, [resource, scope ?? '']).catch((error: unknown) => logger.warn(`could not mark an unlogged change of "${resource}": ${describeError(error)}`));
+    },
+    listening() {
+      call(LOG_FUNCTIONS.listening, [options.channel]).then(
+        (spell) => Number(spell) > 0 && logger.info('no other bridge was listening: gaps across the spell refetch resources that have had plain PUBLISHes'),
+        (error: unknown) => logger.warn(`could not check for a deaf spell: ${describeError(error)}`),
+      );
     },
   };
 }

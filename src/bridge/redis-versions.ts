@@ -73,8 +73,20 @@ if name and not current and name ~= version then
   current = { version = name, build = build_of(name) or tostring(seq), deploy = seq, at = at }
 end
 local seq = redis.call('INCR', KEYS[3])
+-- A new version without a build comes after the newest numbered build kept (CI numbers), else
+-- takes its deploy number: never below a build pages run, which would announce it to nobody.
+local function next_build()
+  local top = 0
+  local function see(build) if tonumber(build) and tonumber(build) > top then top = tonumber(build) end end
+  if current then see(current.build) end
+  for _, item in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
+    local ok, kept = pcall(cjson.decode, item)
+    if ok and type(kept) == 'table' then see(kept.build) end
+  end
+  return string.format('%d', math.max(top + 1, seq))
+end
 local deploy = { version = version, deploy = seq, at = at }
-if ARGV[4] ~= '' then deploy.build = ARGV[4] else deploy.build = build_of(version) or tostring(seq) end
+if ARGV[4] ~= '' then deploy.build = ARGV[4] else deploy.build = build_of(version) or next_build() end
 if ARGV[5] == '1' then deploy.required = true end
 if ARGV[6] ~= '' then deploy.minBuild = ARGV[6] end
 if current and current.version ~= version then keep(cjson.encode(current)) end

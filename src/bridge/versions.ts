@@ -33,7 +33,7 @@ export interface DeployOptions {
   /**
    * The build's place in the order: a CI build number or an ISO time — the same value the pages
    * of this build were given as `currentVersion.build`.
-   * @default the build this version had before, else this deploy's number
+   * @default the build this version had before, else one more than the newest numbered build kept, at least this deploy's number
    */
   build?: number | string;
   /** Every page older than this build must reload (breaking API change). @default false */
@@ -161,6 +161,11 @@ export function createMemoryVersions(bus: Bus, keys: VersionKeys, now: () => num
   };
   const buildOf = (version: string, deploy: Deploy | null): number | string | undefined =>
     (deploy?.version === version ? deploy : history.find((item) => item.version === version))?.build;
+  /** A new version without a build: after the newest numbered build kept, else its deploy number (as the Lua script). */
+  const nextBuild = (deploy: Deploy | null): number => {
+    const numbers = [deploy, ...history].map((item) => Number(item?.build)).filter((build) => Number.isSafeInteger(build));
+    return Math.max(Math.max(0, ...numbers) + 1, seq);
+  };
   const write = async (deploy: Deploy): Promise<Deploy> => {
     record = deploy;
     await bus.set(keys.key, deploy.version);
@@ -183,7 +188,7 @@ export function createMemoryVersions(bus: Bus, keys: VersionKeys, now: () => num
         seq += 1;
         const next: Deploy = {
           version: checked.version,
-          build: checked.build === '' ? (buildOf(checked.version, deploy) ?? seq) : wireBuild(checked.build),
+          build: checked.build === '' ? (buildOf(checked.version, deploy) ?? nextBuild(deploy)) : wireBuild(checked.build),
           deploy: seq,
           at,
           ...(checked.required ? { required: true as const } : {}),

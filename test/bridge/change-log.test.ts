@@ -141,6 +141,8 @@ describe('the change log in Redis', () => {
     expect(await client.sendCommand(['FCALL', 'lu_publish', '0', '{"resource":"books","action":"create","id":7,"scope":null,"obj":{"title":"Dune"}}'])).toEqual([expect.any(String), 1]);
     const refusals = ['not json', '[1]', '{"resource":"","action":"create","id":1}', '{"resource":"books","action":"explode","id":1}', '{"resource":"books","action":"create","id":1.5}', '{"resource":"books","action":"create","id":1,"scope":""}', '{"resource":"books","action":"create"}'];
     for (const bad of refusals) await expect(client.sendCommand(['FCALL', 'lu_publish', '0', bad])).rejects.toThrow(/live-updates: /);
+    // A second argument (a shell that split the JSON, a client that appends options) is refused, not dropped.
+    await expect(client.sendCommand(['FCALL', 'lu_publish', '0', '{"resource":"books","action":"create","id":8}', 'extra'])).rejects.toThrow(/expected one argument/);
     await until(() => published.length === 1);
     expect(JSON.parse(published[0] as string)).toMatchObject({ resource: 'books', id: 7, scope: null, obj: { title: 'Dune' }, offset: 1 });
     expect(await client.pTTL('lu:log:s:5:books')).toBeGreaterThan(59_000); // idle logs expire after maxAgeMs

@@ -2,9 +2,9 @@
 // bridges on free ports, and live-updates clients that record what they receive.
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import net, { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startRedis as startRedisServer } from '../../e2e/fixtures/redis';
+import { startSwitchProxy, type SwitchProxy } from '../../e2e/fixtures/switch-proxy';
 import { createBridge, createSilentLogger } from '../../src/bridge/index';
 import type { Bridge, BridgeOptions } from '../../src/bridge/index';
 import { createLiveUpdates } from '../../src/index';
@@ -105,27 +105,12 @@ export function startClient(cleanups: Cleanups, url: string, options: LiveUpdate
 }
 
 /**
- * A TCP front for bridges (as a load balancer is): each new connection goes to `target`, so a
- * client that reconnects after its bridge left lands on another process.
+ * A TCP front for bridges, as a load balancer is (e2e's switch proxy), closed after the test: each
+ * new connection goes where it points, so a client that reconnects after its bridge left lands on
+ * another process.
  */
-export async function startSwitch(cleanups: Cleanups, target: number) {
-  const sockets = new Set<import('node:net').Socket>();
-  const state = { target };
-  const server = createNetServer((client) => {
-    const { connect } = net;
-    const upstream = connect(state.target, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined).on('close', () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.add(() => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  }));
-  return Object.assign(state, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+export async function startSwitch(cleanups: Cleanups, target: number): Promise<SwitchProxy> {
+  const proxy = await startSwitchProxy(target);
+  cleanups.add(proxy.close);
+  return proxy;
 }

@@ -24,7 +24,7 @@ describe('two bridge processes on one Redis', () => {
     await redis.publish('rt-change', change('orders', 1, 'user:42'));
     await until(() => client.changes.length === 1);
 
-    front.target = second.port as number;
+    front.point(second.port as number);
     client.established();
     await first.close(); // a deploy: the client is told to leave and reconnects through the front
     await until(() => client.live.state === 'connected' && second.health().clients === 1);

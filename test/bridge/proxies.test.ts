@@ -1,5 +1,5 @@
 // @vitest-environment node
-// The scale profile of the README, run for real: two bridge processes (`node dist/cli.js`) on one
+// The scale profile of the README, run for real: two bridge processes (`live-updates-bridge`) on one
 // redis-server behind Debian's nginx and HAProxy, configured with the README's own snippets.
 // Without stickiness (the same snippet minus its sticky line: plain round robin), long-polling
 // clients fail — a session's requests reach a process that does not know it (400 "Session ID

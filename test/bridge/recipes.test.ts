@@ -12,11 +12,11 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readmeBlock } from '../../e2e/fixtures/readme';
 import { createCleanups, startRedis } from './helpers';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../packages/live-updates-bridge/dist/cli.js', import.meta.url));
 const cleanups = createCleanups();
 afterEach(cleanups.run);
 beforeAll(() => {
-  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  if (!existsSync(CLI)) throw new Error('packages/live-updates-bridge/dist/cli.js is missing: run `npm run build` first');
 });
 
 function workdir(): string {

@@ -43,15 +43,15 @@ async function startWatchedClient(target: number, resources: string[]) {
 /** Ends the client's connection and keeps it away (its switch points nowhere) until `back()`. */
 async function cut(bridge: Bridge, watched: Awaited<ReturnType<typeof startWatchedClient>>) {
   const { front, client } = watched;
-  const target = front.target;
+  const target = bridge.port as number;
   client.established();
-  front.target = 1; // nothing listens on port 1: reconnection attempts fail
+  front.point(null); // reconnection attempts fail
   bridge.io.disconnectSockets(true);
   await until(() => client.live.state !== 'connected');
   return {
     /** Lets it reconnect, to its bridge or to `to`. */
     back: async (to = target) => {
-      front.target = to;
+      front.point(to);
       await until(() => client.live.state === 'connected');
     },
   };
@@ -130,6 +130,42 @@ describe('replay and live deliveries', () => {
     await gap.back();
     await until(() => watched.loads.includes('authors:server-disconnect'));
     expect(watched.seen).toEqual(['authors:2']); // 3 came in a new epoch: reloaded, not replayed
+  });
+
+  it('refetches across a plain PUBLISH sent while no bridge listened (the only bridge restarting), once plain publishers were seen', async () => {
+    const redis = await startRedis(cleanups);
+    const first = await startBridge(cleanups, { redisUrl: redis.url });
+    const watched = await startWatchedClient(first.port as number, ['books', 'authors']);
+    await redis.publish('rt-change', JSON.stringify(update('books', 1))); // this app has plain publishers
+    await until(() => watched.seen.length === 1);
+    const gap = await cut(first, watched);
+    await first.close();
+    expect(await redis.publish('rt-change', JSON.stringify(update('books', 2)))).toBe(0); // reaches nobody
+    const second = await startBridge(cleanups, { redisUrl: redis.url });
+    await gap.back(second.port as number);
+    await until(() => watched.loads.includes('books:server-disconnect') && watched.loads.includes('authors:server-disconnect'));
+    expect(watched.seen).toEqual(['books:1']);
+
+    // A gap while the new bridge listens is replayed again.
+    const next = await cut(second, watched);
+    await second.publishChange(update('books', 3));
+    await next.back();
+    await until(() => watched.reasons.at(-1) === 'replayed');
+    expect(watched.seen).toEqual(['books:1', 'books:3']);
+  });
+
+  it('replays across a restart of the only bridge when every change went through the log', async () => {
+    const redis = await startRedis(cleanups);
+    const first = await startBridge(cleanups, { redisUrl: redis.url });
+    const watched = await startWatchedClient(first.port as number, ['books']);
+    const gap = await cut(first, watched);
+    await first.close();
+    const second = await startBridge(cleanups, { redisUrl: redis.url });
+    await second.publishChange(update('books', 1));
+    await gap.back(second.port as number);
+    await until(() => watched.reasons.at(-1) === 'replayed');
+    expect(watched.seen).toEqual(['books:1']);
+    expect(watched.loads).toEqual(['books:subscribed']);
   });
 
   it('refetches across a change an emitter library sent past the bridge, to everyone or to the room', async () => {

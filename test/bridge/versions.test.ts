@@ -83,6 +83,14 @@ describe.each([
     expect(await history(store)).toEqual(['v2#2@3', 'v1#1@1']);
   });
 
+  it('a new version without a build comes after the newest numbered build kept, not below the builds pages run', async () => {
+    const { store } = await make();
+    await store.set('v1', { build: 120 });
+    expect(brief(await store.set('hotfix'))).toBe('hotfix#121@2');
+    await store.set('v2', { build: '2026-11-29T10:00:00Z' });
+    expect(brief(await store.set('hotfix2'))).toBe('hotfix2#122@4'); // times are not counted
+  });
+
   it('keeps the last HISTORY_LENGTH deploys', async () => {
     const { store } = await make();
     for (let i = 0; i <= HISTORY_LENGTH + 2; i++) await store.set(`v${i}`);
@@ -207,5 +215,28 @@ describe('the CLI', () => {
     for (const bad of [['version'], ['version', 'set'], ['version', 'set', 'a', 'b'], ['version', 'rollback', 'v1'], ['version', 'undo'], ['version', 'show', '--build', '3'], ['--required']]) {
       expect(() => parseCli(bad, {})).toThrow(TypeError);
     }
+  });
+});
+
+describe('a deploy sequence that started over', () => {
+  it('a page follows a restarted embedded bridge whose deploys count from 1 again: the offer of its last life is withdrawn on reconnecting', async () => {
+    const first = await startBridge(cleanups);
+    await first.publishVersion('v1', { build: 1 });
+    const client = startClient(cleanups, first.url);
+    const notices: Array<string | null> = [];
+    client.live.onNewVersion(({ latest }) => notices.push(latest));
+    await until(() => client.live.version === 'v1');
+    await first.publishVersion('v2', { build: 2 });
+    await first.publishVersion('v3', { build: 3 });
+    await until(() => notices.length === 2);
+    const { port } = first;
+    client.established();
+    await first.close();
+    // The new process runs v1 again, and its sequence starts at 1: lower than the page heard.
+    const second = await startBridge(cleanups, { port: port as number });
+    await second.publishVersion('v1', { build: 1 });
+    await until(() => notices.length === 3, 10_000);
+    expect(notices).toEqual(['v2', 'v3', null]);
+    expect(client.live.availableVersion).toBeNull();
   });
 });
