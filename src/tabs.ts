@@ -516,15 +516,9 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     },
     close() {
       if (closed) return;
-      stepDown(true);
-      post({ t: 'bye', from: id });
+      leave(); // steps down, says bye, stops the timer and the channel (done already if hidden)
       closed = true;
-      schedule(0);
       stopLifecycle();
-      if (!hidden) {
-        stopListening();
-        channel.close();
-      }
       privateLink?.close();
       privateLink = null;
       setInfo({ state: 'closed', reason: 'closed', since: clock.now() });
