@@ -8,7 +8,7 @@ import type { ConnectionState, StateInfo } from './connection';
 import { createBrowserSignals, createBrowserTabs, systemClock, systemFetch, type Clock, type FetchFn, type SignalSource, type TabEnvironment } from './environment';
 import { createError, describe, type LiveUpdatesError } from './errors';
 import { createSocketLink, linkUrl, type Link } from './link';
-import { parseVersion, type Change, type VersionPayload } from './messages';
+import { parseVersion, type VersionPayload } from './messages';
 import { createRouter, type ChangeHandler } from './router';
 import { keyOf } from './subscriptions';
 import { createSharedLink, type SharedLinkHooks } from './tabs';
