@@ -516,9 +516,15 @@ export function createSharedLink(options: SharedLinkOptions, hooks: SharedLinkHo
     },
     close() {
       if (closed) return;
-      leave(); // steps down, says bye, stops the timer and the channel (done already if hidden)
+      stepDown(true);
+      post({ t: 'bye', from: id });
       closed = true;
+      schedule(0);
       stopLifecycle();
+      if (!hidden) {
+        stopListening();
+        channel.close();
+      }
       privateLink?.close();
       privateLink = null;
       setInfo({ state: 'closed', reason: 'closed', since: clock.now() });
